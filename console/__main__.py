@@ -1,0 +1,5 @@
+"""`python -m console ...`"""
+
+from console.cli import main
+
+raise SystemExit(main())

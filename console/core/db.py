@@ -1,0 +1,72 @@
+"""Database engine and sessions. `init_engine(settings)` binds `SessionLocal` once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from console.core.settings import Settings, SettingsError, mask_url
+
+NAMING_CONVENTION = {
+    "ix": "%(column_0_label)s_idx",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+SessionLocal = sessionmaker(expire_on_commit=False)
+_engine: Engine | None = None
+
+
+def init_engine(settings: Settings) -> Engine:
+    """Create this process's engine for `settings.DATABASE_URL` and bind `SessionLocal` to it."""
+    global _engine
+    settings.require_services()
+    if _engine is not None and _engine.url.render_as_string(hide_password=False) == settings.DATABASE_URL:
+        return _engine
+    if _engine is not None:
+        _engine.dispose()
+    _engine = create_engine(settings.DATABASE_URL, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    SessionLocal.configure(bind=_engine)
+    return _engine
+
+
+def get_engine() -> Engine:
+    if _engine is None:
+        raise RuntimeError("init_engine(settings) was not called in this process")
+    return _engine
+
+
+def check_database(engine: Engine) -> None:
+    """Raise SettingsError naming the URL (password hidden) when the database cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        url = mask_url(engine.url.render_as_string(hide_password=False))
+        raise SettingsError(f"cannot reach the database at {url}: {reason}") from None
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session that commits on success and rolls back on any exception."""
+    session = SessionLocal()
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,227 @@
+"""The REST API's contract: auth, ownership, validation and errors, with the real database and worker."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from tests.integration.factories import make_account, make_raw_dataset, make_unsent_job
+from tests.integration.helpers import create_config, submit, upload, wait_for_job, wait_for_profile
+
+pytestmark = pytest.mark.integration
+
+SMALL = b"a,b\n1,x\n2,\n2,\n"
+
+
+def test_request_without_token_is_401(client) -> None:
+    response = client.get("/api/jobs")
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "bearer token" in response.json()["detail"]
+
+
+def test_request_with_unknown_token_is_401(client) -> None:
+    response = client.get("/api/datasets", headers={"Authorization": "Bearer doc_not-a-real-token"})
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "the API token is not valid"}
+
+
+def test_job_of_other_member_is_404(client, worker) -> None:
+    owner, other = make_account(), make_account()
+    dataset = upload(client, owner.headers, SMALL)
+    config = create_config(client, owner.headers, [{"op": "drop_duplicates"}], "mine")
+    job = submit(client, owner.headers, dataset["id"], config["id"])
+
+    for path in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/output", f"/api/datasets/{dataset['id']}", f"/api/configs/{config['id']}"):
+        response = client.get(path, headers=other.headers)
+        assert response.status_code == 404, path
+        assert "not found" in response.json()["detail"]
+    assert job["id"] not in [item["id"] for item in client.get("/api/jobs", headers=other.headers).json()]
+
+
+def test_operator_sees_members_jobs(client, worker) -> None:
+    member, operator = make_account(), make_account("operator")
+    dataset = upload(client, member.headers, SMALL)
+
+    response = client.get(f"/api/datasets/{dataset['id']}", headers=operator.headers)
+
+    assert response.status_code == 200
+    assert response.json()["owner_id"] == member.user.id
+
+
+def test_config_with_bad_step_is_422_naming_the_step(client) -> None:
+    account = make_account()
+    steps = [{"op": "drop_duplicates"}, {"op": "fill_missing", "strategy": "average"}]
+
+    response = client.post("/api/configs", headers=account.headers, json={"name": "bad", "steps": steps})
+
+    assert response.status_code == 422
+    problems = response.json()["detail"]
+    assert problems[0]["step"] == 2
+    assert problems[0]["field"] == "strategy"
+    assert problems[0]["msg"].startswith("step 2 (fill_missing): strategy:")
+
+
+def test_config_with_unknown_op_is_422(client) -> None:
+    account = make_account()
+
+    response = client.post("/api/configs", headers=account.headers, json={"name": "x", "steps": [{"op": "explode"}]})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"].startswith("step 1")
+
+
+def test_config_update_raises_version_and_keeps_name_unique(client) -> None:
+    account = make_account()
+    first = create_config(client, account.headers, [{"op": "drop_duplicates"}], "one")
+    create_config(client, account.headers, [{"op": "drop_duplicates"}], "two")
+
+    updated = client.put(f"/api/configs/{first['id']}", headers=account.headers, json={"steps": [{"op": "drop_duplicates", "keep": "last"}]})
+    clash = client.put(f"/api/configs/{first['id']}", headers=account.headers, json={"name": "two"})
+
+    assert updated.status_code == 200
+    assert updated.json()["version"] == 2
+    assert updated.json()["steps"][0]["keep"] == "last"
+    assert clash.status_code == 409
+
+
+def test_config_delete_then_404(client) -> None:
+    account = make_account()
+    config = create_config(client, account.headers, [{"op": "drop_duplicates"}], "gone")
+
+    deleted = client.delete(f"/api/configs/{config['id']}", headers=account.headers)
+
+    assert deleted.status_code == 204
+    assert client.get(f"/api/configs/{config['id']}", headers=account.headers).status_code == 404
+
+
+def test_job_naming_missing_column_is_422_at_submit(client) -> None:
+    account = make_account()
+    dataset = upload(client, account.headers, SMALL)
+    config = create_config(client, account.headers, [{"op": "drop_duplicates", "subset": ["nope"]}], "missing col")
+
+    response = client.post("/api/jobs", headers=account.headers, json={"dataset_id": dataset["id"], "config_id": config["id"]})
+
+    assert response.status_code == 422
+    assert "nope" in response.json()["detail"][0]["msg"]
+
+
+def test_job_on_a_file_that_is_not_a_csv_fails_readably_and_the_worker_goes_on(client, worker) -> None:
+    account = make_account()
+    bad = make_raw_dataset(account.user, gzip.compress(b"a,b\n1,2\n" * 100), "archive.csv")
+    good = upload(client, account.headers, SMALL)
+    config = create_config(client, account.headers, [{"op": "drop_duplicates"}], "dedup")
+
+    failed = wait_for_job(client, account.headers, submit(client, account.headers, bad, config["id"])["id"])
+    succeeded = wait_for_job(client, account.headers, submit(client, account.headers, good["id"], config["id"])["id"])
+
+    assert failed["status"] == "failed"
+    assert "gzip" in failed["error"]["message"]
+    assert "Traceback" not in failed["error"]["message"]
+    assert succeeded["status"] == "succeeded"
+    assert succeeded["rows_out"] == 2
+
+
+def test_upload_empty_file_is_422(client) -> None:
+    account = make_account()
+
+    response = client.post("/api/datasets", headers=account.headers, files={"file": ("empty.csv", b"", "text/csv")})
+
+    assert response.status_code == 422
+    assert "empty" in response.json()["detail"]
+
+
+def test_upload_binary_file_is_422(client) -> None:
+    account = make_account()
+
+    response = client.post("/api/datasets", headers=account.headers, files={"file": ("x.csv", gzip.compress(b"a,b\n"), "text/csv")})
+
+    assert response.status_code == 422
+    assert "not a CSV" in response.json()["detail"]
+
+
+def test_upload_over_the_limit_is_413_and_stores_nothing(client, settings) -> None:
+    account = make_account()
+    big = b"a,b\n" + b"1,2\n" * (settings.MAX_UPLOAD_BYTES // 4 + 10)
+
+    response = client.post("/api/datasets", headers=account.headers, files={"file": ("big.csv", big, "text/csv")})
+
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+    assert client.get("/api/datasets", headers=account.headers).json() == []
+
+
+def test_upload_is_profiled_by_the_worker(client, worker) -> None:
+    account = make_account()
+    dataset = upload(client, account.headers, b"id,score,name\n1,2.5,x\n2,,y\n3,4.0,\n")
+
+    profiled = wait_for_profile(client, account.headers, dataset["id"])
+
+    assert profiled["profile_status"] == "ready"
+    assert profiled["row_count"] == 3
+    assert [(c["name"], c["type"]) for c in profiled["columns"]] == [("id", "integer"), ("score", "float"), ("name", "text")]
+    assert profiled["profile"]["score"]["missing"] == 1
+
+
+def test_dataset_preview_returns_first_rows(client) -> None:
+    account = make_account()
+    dataset = upload(client, account.headers, "name,city\n\"Zoë\",\"Köln\nNord\"\nAl,\n".encode())
+
+    response = client.get(f"/api/datasets/{dataset['id']}/preview?limit=5", headers=account.headers)
+
+    assert response.status_code == 200
+    assert response.json() == {"columns": ["name", "city"], "rows": [["Zoë", "Köln\nNord"], ["Al", None]]}
+
+
+def test_preview_limit_out_of_range_is_422(client) -> None:
+    account = make_account()
+    dataset = upload(client, account.headers, SMALL)
+
+    response = client.get(f"/api/datasets/{dataset['id']}/preview?limit=0", headers=account.headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_id_out_of_range_is_422_not_500(client) -> None:
+    account = make_account()
+
+    response = client.get("/api/jobs/99999999999", headers=account.headers)
+
+    assert response.status_code == 422
+
+
+def test_list_jobs_filters_by_status(client, worker) -> None:
+    account = make_account()
+    dataset = upload(client, account.headers, SMALL)
+    config = create_config(client, account.headers, [{"op": "drop_duplicates"}], "dedup")
+    job = wait_for_job(client, account.headers, submit(client, account.headers, dataset["id"], config["id"])["id"])
+
+    succeeded = client.get("/api/jobs?status=succeeded", headers=account.headers).json()
+    failed = client.get("/api/jobs?status=failed", headers=account.headers).json()
+    bad = client.get("/api/jobs?status=done", headers=account.headers)
+
+    assert [item["id"] for item in succeeded] == [job["id"]]
+    assert failed == []
+    assert bad.status_code == 422
+
+
+def test_output_of_unfinished_job_is_409(client) -> None:
+    account = make_account()
+    dataset = upload(client, account.headers, SMALL)
+    job_id = make_unsent_job(account.user, dataset["id"])
+
+    response = client.get(f"/api/jobs/{job_id}/output", headers=account.headers)
+
+    assert response.status_code == 409
+    assert "only a succeeded job has an output" in response.json()["detail"]
+
+
+def test_healthz(client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/healthz/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
