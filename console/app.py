@@ -15,6 +15,7 @@ from console.admin import mount_admin
 from console.api import api_router
 from console.api.health import router as health_router
 from console.core.db import check_database, init_engine
+from console.core.logging import setup_logging
 from console.core.queue import check_broker, configure_celery
 from console.core.settings import Settings, SettingsError, get_settings
 from console.http_errors import install_error_handlers
@@ -78,5 +79,7 @@ class BodySizeLimit:
 def __getattr__(name: str) -> Any:
     # `uvicorn console.app:app` builds the app on first access, so importing this module stays cheap.
     if name == "app":
-        return create_app(get_settings())
+        settings = get_settings()
+        setup_logging("web", settings)
+        return create_app(settings)
     raise AttributeError(name)

@@ -103,8 +103,8 @@ class WorkerProcess:
 
 def start_worker(settings: Settings, log: Path, concurrency: int = 1, beat: bool = False) -> WorkerProcess:
     command = [sys.executable, "-m", "console", "worker", f"--concurrency={concurrency}"] + (["--beat"] if beat else [])
-    handle = log.open("wb")
-    process = subprocess.Popen(command, env=settings_env(settings), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, env=settings_env(settings), cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
     worker = WorkerProcess(process, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

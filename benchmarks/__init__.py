@@ -1,0 +1,1 @@
+"""Benchmarks: figures for the notes, never assertions in tests."""

@@ -1,0 +1,122 @@
+"""Peak RSS of the web process while a large CSV is uploaded through the API and read back.
+
+    .venv/bin/python -m benchmarks.upload_memory [--mb 200]
+
+Starts a real uvicorn (its own schema in TEST_DATABASE_URL's database), uploads a generated
+CSV of the given size with a streaming client, and reports the web process's peak RSS
+(VmHWM) before and after, plus the upload rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg2
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_DB = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mb", type=int, default=200)
+    args = parser.parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    dsn = make_url(BASE_DB).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
+    url = make_url(BASE_DB).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS, "CELERY_QUEUE": f"bench-{schema}", "LOG_LEVEL": "WARNING",
+           "LOG_DIR": tempfile.mkdtemp(), "MAX_UPLOAD_BYTES": str(4 * 1024**3)}  # fmt: skip
+    try:
+        subprocess.run([sys.executable, "-m", "console", "migrate"], env=env, check=True, cwd=ROOT, capture_output=True)
+        token = subprocess.run(
+            [sys.executable, "-m", "console", "create-user", "bench@example.com", "--role", "member"],
+            env=env, check=True, cwd=ROOT, capture_output=True, text=True,
+        ).stdout.split()[-1]  # fmt: skip
+        with tempfile.TemporaryDirectory() as folder:
+            csv_path = Path(folder) / "big.csv"
+            _generate(csv_path, args.mb * 1024 * 1024)
+            _measure(env, token, csv_path)
+    finally:
+        conn.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _measure(env: dict[str, str], token: str, csv_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "console", "serve", "--port", str(port)], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait(base)
+        before = _peak_rss_mb(server.pid)
+        size = csv_path.stat().st_size
+        started = time.perf_counter()
+        with csv_path.open("rb") as handle:
+            response = httpx.post(
+                f"{base}/api/datasets", headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("big.csv", handle, "text/csv")}, timeout=600,
+            )  # fmt: skip
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        after = _peak_rss_mb(server.pid)
+        print(f"file: {size / 1024**2:.0f} MiB, upload {elapsed:.1f} s = {size / 1024**2 / elapsed:.0f} MiB/s")  # noqa: T201
+        print(f"web peak RSS: {before:.0f} MiB before, {after:.0f} MiB after, growth {after - before:.0f} MiB")  # noqa: T201
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def _generate(path: Path, size: int) -> None:
+    row = 0
+    with path.open("w") as handle:
+        handle.write("id,name,email,amount,city,created\n")
+        while handle.tell() < size:
+            lines = [
+                f"{i},name {i % 977},user{i % 50_000}@example.com,{(i * 37) % 10_000 / 100},city {i % 311},2026-01-{i % 28 + 1:02d}\n"
+                for i in range(row, row + 10_000)
+            ]
+            handle.write("".join(lines))
+            row += 10_000
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def _wait(base: str) -> None:
+    for _ in range(100):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
