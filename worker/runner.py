@@ -7,18 +7,23 @@ while this run's lease still holds the job, so a job delivered twice is finished
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
 import traceback
 import uuid
+from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from console.core import storage
 from console.core.db import session_scope
+from console.core.jobs import claim as claim_job
 from console.core.jobs import record_event, transition
 from console.core.models import Dataset, Job, JobStatus
 from console.core.settings import Settings
@@ -29,30 +34,42 @@ from worker.cleaning.errors import Cancelled, CleaningError
 S = JobStatus
 
 
+class Busy(Exception):
+    """Another run holds the job and is alive (its heartbeat is fresh); try again later."""
+
+
 def run_job(job_id: int, *, settings: Settings) -> str:
-    """Run the job to a final state and return that state (or `skipped` when another run owns it)."""
+    """Run the job to a final state and return that state (or `skipped` when it must not run here).
+
+    Raises Busy when a live run holds the job, and DBAPIError when the database is away.
+    """
     with logger.contextualize(job_id=job_id):
-        lease = claim(job_id, max_attempts=settings.JOB_MAX_ATTEMPTS)
+        lease = claim(job_id, settings=settings)
         if lease is None:
             return "skipped"
-        try:
-            return _run_claimed(job_id, lease, settings)
-        except Cancelled:
+        with Heartbeat(job_id, lease, settings.JOB_HEARTBEAT_SECONDS):
+            return _run_guarded(job_id, lease, settings)
+
+
+def _run_guarded(job_id: int, lease: str, settings: Settings) -> str:
+    try:
+        return _run_claimed(job_id, lease, settings)
+    except Cancelled:
+        return _finish(job_id, lease, S.CANCELLED, reason="stopped on request")
+    except SoftTimeLimitExceeded:
+        if _cancel_requested(job_id):
             return _finish(job_id, lease, S.CANCELLED, reason="stopped on request")
-        except SoftTimeLimitExceeded:
-            if _cancel_requested(job_id):
-                return _finish(job_id, lease, S.CANCELLED, reason="stopped on request")
-            return _fail(job_id, lease, f"time limit: the job ran past {settings.JOB_SOFT_TIME_LIMIT} s")
-        except CleaningError as exc:
-            return _fail(job_id, lease, str(exc), traceback.format_exc())
-        except Exception as exc:
-            if isinstance(exc, DBAPIError):
-                raise  # the task retries with backoff; the row still says running
-            logger.exception("job crashed")
-            return _fail(job_id, lease, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+        return _fail(job_id, lease, f"time limit: the job ran past {settings.JOB_SOFT_TIME_LIMIT} s and was stopped")
+    except CleaningError as exc:
+        return _fail(job_id, lease, str(exc), traceback.format_exc())
+    except DBAPIError:
+        raise  # the task retries with backoff; the row still says running and the next claim takes over
+    except Exception as exc:
+        logger.exception("job crashed")
+        return _fail(job_id, lease, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
 
-def claim(job_id: int, *, max_attempts: int) -> str | None:
+def claim(job_id: int, *, settings: Settings) -> str | None:
     """Take the job for this run; return its lease, or None when the job must not run here."""
     with session_scope() as session:
         job = session.get(Job, job_id)
@@ -65,22 +82,63 @@ def claim(job_id: int, *, max_attempts: int) -> str | None:
         if job.cancel_requested:
             transition(session=session, job_id=job_id, to=S.CANCELLED, reason="cancelled before it started")
             return None
-        if job.attempts >= max_attempts:
+        if job.status == S.RUNNING and not _is_stale(job, settings):
+            raise Busy(f"job {job_id} is running elsewhere")
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
             transition(
                 session=session,
                 job_id=job_id,
                 to=S.FAILED,
                 reason="worker lost",
-                error_message=f"worker lost: the job was started {job.attempts} times and its worker stopped each time",
+                error_message=(
+                    f"worker lost: the job was started {job.attempts} times and its worker stopped each time "
+                    "(killed, out of memory, or past the hard time limit)"
+                ),
             )
             return None
         lease = uuid.uuid4().hex
-        attempt = job.attempts + 1
-        if not transition(
-            session=session, job_id=job_id, to=S.RUNNING, reason=f"attempt {attempt}", lease=lease, attempts=attempt
-        ):
-            return None
+        taken = claim_job(
+            session=session, job_id=job_id, lease=lease, attempt=job.attempts + 1, stale_seconds=settings.JOB_STALE_SECONDS
+        )
+        if not taken:
+            raise Busy(f"job {job_id} was taken by another run")
         return lease
+
+
+def _is_stale(job: Job, settings: Settings) -> bool:
+    if job.heartbeat_at is None:
+        return True
+    return (datetime.now(UTC) - job.heartbeat_at).total_seconds() > settings.JOB_STALE_SECONDS
+
+
+class Heartbeat:
+    """Refresh the job's heartbeat from a thread while the run works, so a stalled step still looks alive
+    and a dead worker's job looks dead."""
+
+    def __init__(self, job_id: int, lease: str, every: float) -> None:
+        self.job_id, self.lease, self.every = job_id, lease, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                with session_scope() as session:
+                    session.execute(
+                        update(Job)
+                        .where(Job.id == self.job_id, Job.lease == self.lease, Job.status == S.RUNNING.value)
+                        .values(heartbeat_at=func.clock_timestamp())
+                    )
+            except DBAPIError as exc:
+                logger.bind(job_id=self.job_id).warning("heartbeat not written: {}", exc.orig)
 
 
 def _run_claimed(job_id: int, lease: str, settings: Settings) -> str:
@@ -114,6 +172,16 @@ def _run_claimed(job_id: int, lease: str, settings: Settings) -> str:
 def _succeed(
     job_id: int, lease: str, output: Path, preview: dict[str, Any], report: dict[str, Any], rows_in: int, rows_out: int
 ) -> str:
+    outcome = _retrying_db(lambda: _write_success(job_id, lease, output, preview, report, rows_in, rows_out))
+    if outcome == "cancel":
+        return _finish(job_id, lease, S.CANCELLED, reason="stopped on request before its result was written")
+    return outcome
+
+
+def _write_success(
+    job_id: int, lease: str, output: Path, preview: dict[str, Any], report: dict[str, Any], rows_in: int, rows_out: int
+) -> str:
+    """One transaction: the output file, preview, report and the final status, or none of them."""
     with session_scope() as session:
         stored = storage.store_path(session=session, path=output, filename=f"job-{job_id}-output.csv")
         moved = transition(
@@ -128,10 +196,13 @@ def _succeed(
             rows_in=rows_in,
             rows_out=rows_out,
             progress=100,
+            only_if=Job.cancel_requested.is_(False),
         )
         if not moved:
-            # Another run or a cancel owns the job now: drop this output with the transaction.
+            # A cancel or another run owns the job now: this output goes with the rolled-back transaction.
             session.rollback()
+            if _cancel_requested(job_id):
+                return "cancel"
             logger.warning("lease lost before the result was written; result discarded")
             return "skipped"
     return S.SUCCEEDED.value
@@ -143,18 +214,35 @@ def _fail(job_id: int, lease: str, message: str, trace: str | None = None) -> st
 
 
 def _finish(job_id: int, lease: str, to: JobStatus, *, reason: str, **values: Any) -> str:
-    with session_scope() as session:
-        moved = transition(session=session, job_id=job_id, to=to, holding=lease, reason=reason, **values)
-    return to.value if moved else "skipped"
+    def write() -> str:
+        with session_scope() as session:
+            moved = transition(session=session, job_id=job_id, to=to, holding=lease, reason=reason, **values)
+        return to.value if moved else "skipped"
+
+    return _retrying_db(write)
+
+
+def _retrying_db(write: Callable[[], str], waits: tuple[float, ...] = (0.5, 1, 2, 4, 8, 15)) -> str:
+    """Run a final write, waiting out a database that is restarting, so a finished job's result is not lost."""
+    for wait in waits:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("database unavailable for the final write ({}); retrying in {} s", exc.orig, wait)
+            time.sleep(wait)
+    return write()
 
 
 def _progress(job_id: int, lease: str, percent: int) -> None:
-    with session_scope() as session:
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.lease == lease, Job.status == S.RUNNING.value)
-            .values(progress=min(percent, 99), heartbeat_at=func.clock_timestamp())
-        )
+    try:
+        with session_scope() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease == lease, Job.status == S.RUNNING.value)
+                .values(progress=min(percent, 99), heartbeat_at=func.clock_timestamp())
+            )
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("progress not written: {}", exc.orig)  # progress is a nicety; the job goes on
 
 
 def _must_stop(job_id: int, lease: str) -> bool:

@@ -11,13 +11,17 @@ from console.core.settings import get_settings
 from worker import profiling, reconciler, runner
 
 
-@celery_app.task(name=queue.PROCESS_JOB, bind=True, max_retries=8)
+@celery_app.task(name=queue.PROCESS_JOB, bind=True, max_retries=None)
 def process_job(self: Task, job_id: int) -> str:
+    settings = get_settings()
     try:
-        return runner.run_job(job_id, settings=get_settings())
+        return runner.run_job(job_id, settings=settings)
+    except runner.Busy as exc:
+        # A live run holds the job; come back when it would look dead if its worker had died.
+        raise self.retry(exc=exc, countdown=settings.JOB_STALE_SECONDS) from exc
     except DBAPIError as exc:
         # The database blinked; the job's row still says what is true, so trying again is safe.
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30), max_retries=8) from exc
 
 
 @celery_app.task(name=queue.PROFILE_DATASET, bind=True, max_retries=5)
@@ -29,5 +33,5 @@ def profile_dataset(self: Task, dataset_id: int) -> str:
 
 
 @celery_app.task(name=queue.RECONCILE)
-def reconcile() -> int:
+def reconcile() -> dict[str, int]:
     return reconciler.reconcile(settings=get_settings())

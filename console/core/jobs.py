@@ -11,10 +11,11 @@ win, and a final state is never overwritten. Requeue and re-run make new jobs.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import func, insert, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, update
 from sqlalchemy.orm import Session
 
 from console.core import queue
@@ -40,11 +41,13 @@ def transition(
     to: JobStatus,
     holding: str | None = None,
     reason: str | None = None,
+    only_if: ColumnElement[bool] | None = None,
     **values: Any,
 ) -> bool:
     """Move the job to `to` if the lifecycle allows it from its current status; return whether it moved.
 
-    With `holding`, the change lands only while that lease still holds the job. Flushes, never commits.
+    With `holding`, the change lands only while that lease still holds the job; `only_if` adds
+    a condition of the caller's. Flushes, never commits.
     """
     now = func.clock_timestamp()
     stamps: dict[str, Any] = {}
@@ -63,10 +66,22 @@ def transition(
     )
     if holding is not None:
         statement = statement.where(Job.lease == holding)
+    if only_if is not None:
+        statement = statement.where(only_if)
     moved = session.execute(statement).first() is not None
     if moved:
         record_event(session=session, job_id=job_id, message=f"{to.value}" + (f": {reason}" if reason else ""))
     return moved
+
+
+def claim(*, session: Session, job_id: int, lease: str, attempt: int, stale_seconds: float) -> bool:
+    """Take the job for a run holding `lease`: from pending or queued, or from running when the
+    heartbeat of the run that had it is older than `stale_seconds` (its worker is gone)."""
+    stale = Job.heartbeat_at < func.clock_timestamp() - timedelta(seconds=stale_seconds)
+    free = or_(Job.status != S.RUNNING.value, and_(Job.status == S.RUNNING.value, or_(Job.heartbeat_at.is_(None), stale)))
+    return transition(
+        session=session, job_id=job_id, to=S.RUNNING, reason=f"attempt {attempt}", only_if=free, lease=lease, attempts=attempt
+    )
 
 
 def record_event(*, session: Session, job_id: int, message: str, level: str = "INFO") -> None:
@@ -139,8 +154,12 @@ def cancel(*, session: Session, job: Job) -> Job:
         session.commit()
     else:
         session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
-        record_event(session=session, job_id=job.id, message="cancel requested; the worker stops between steps")
+        record_event(session=session, job_id=job.id, message="cancel requested; the worker stops it")
         session.commit()
+        try:
+            queue.revoke_running(job.task_id)
+        except Exception as exc:  # the flag alone still stops the job at its next step
+            logger.bind(job_id=job.id).warning("revoke not sent: {}", exc)
     session.refresh(job)
     return job
 

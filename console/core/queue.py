@@ -6,6 +6,7 @@ registers the implementations under the same names.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import redis
@@ -48,6 +49,9 @@ def configure_celery(settings: Settings) -> Celery:
         # Web requests must answer fast when Redis is down; the reconciler sends later.
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
         timezone="UTC",
+        beat_schedule={
+            "reconcile": {"task": RECONCILE, "schedule": settings.RECONCILE_EVERY_SECONDS, "options": {"expires": 60}}
+        },
     )
     return celery_app
 
@@ -55,6 +59,40 @@ def configure_celery(settings: Settings) -> Celery:
 def send(name: str, *, args: list[Any], task_id: str | None = None, queue: str | None = None) -> None:
     """Send one task message by name; raises whatever the broker raises when it cannot be reached."""
     celery_app.send_task(name, args=args, task_id=task_id, queue=queue or celery_app.conf.task_default_queue)
+
+
+def revoke_running(task_id: str) -> None:
+    """Ask the worker running `task_id` to stop it now: SIGUSR1 raises SoftTimeLimitExceeded inside the task.
+
+    Best effort: a revoke sent while no worker is online is lost, which is why the job row
+    also carries the cancel flag.
+    """
+    celery_app.control.revoke(task_id, terminate=True, signal="SIGUSR1")
+
+
+def queued_task_ids(queue_name: str) -> set[str] | None:
+    """Task ids of the messages Redis holds for `queue_name` (waiting or delivered, not yet acknowledged).
+
+    None when Redis cannot be asked. Reads kombu's Redis layout: the queue is a list, and
+    delivered messages wait in the `unacked` hash until acknowledged.
+    """
+    try:
+        client = redis.Redis.from_url(celery_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
+        raw = client.lrange(queue_name, 0, -1) + list(client.hvals("unacked"))
+    except redis.RedisError:
+        return None
+    ids: set[str] = set()
+    for item in raw:
+        try:
+            message = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(message, list):  # unacked entries are [message, exchange, routing_key]
+            message = message[0]
+        task_id = message.get("headers", {}).get("id") if isinstance(message, dict) else None
+        if task_id:
+            ids.add(task_id)
+    return ids
 
 
 def check_broker(settings: Settings, timeout: float = 3.0) -> None:

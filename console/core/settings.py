@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     JOB_TIME_LIMIT: int = Field(default=3300, gt=0)
     BROKER_VISIBILITY_TIMEOUT: int = Field(default=3600, gt=0)
     JOB_MAX_ATTEMPTS: int = Field(default=3, ge=1)
+    JOB_HEARTBEAT_SECONDS: float = Field(default=5, gt=0)
+    # A running job whose heartbeat is older than this lost its worker.
+    JOB_STALE_SECONDS: float = Field(default=60, gt=0)
+    RECONCILE_EVERY_SECONDS: float = Field(default=15, gt=0)
+    # A pending or queued job this old without its message gets sent again.
+    JOB_RESEND_AFTER_SECONDS: float = Field(default=30, gt=0)
     WORKER_CONCURRENCY: int = Field(default=2, ge=1)
 
     FLOWER_URL: str = "http://127.0.0.1:5555"
@@ -81,6 +87,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "time limits must satisfy JOB_SOFT_TIME_LIMIT < JOB_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT, got "
                 f"{self.JOB_SOFT_TIME_LIMIT} / {self.JOB_TIME_LIMIT} / {self.BROKER_VISIBILITY_TIMEOUT}"
+            )
+        if self.JOB_STALE_SECONDS < 3 * self.JOB_HEARTBEAT_SECONDS:
+            raise ValueError(
+                f"JOB_STALE_SECONDS ({self.JOB_STALE_SECONDS}) must be at least 3 x JOB_HEARTBEAT_SECONDS "
+                f"({self.JOB_HEARTBEAT_SECONDS}), or live jobs would look dead"
             )
         return self
 

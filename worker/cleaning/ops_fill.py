@@ -1,0 +1,104 @@
+"""The fill_missing step: constant, mean, median, mode, ffill or bfill, reporting the value used."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from .errors import StepError
+from .kinds import is_numeric, type_name
+from .ops_common import changed_cells, count, make_report, names_text, pick_columns, require_type, scalar, show
+from .report import StepReport
+from .step_models import FillMissing
+from .vocab import as_text, fits, fits_named
+
+_PHRASE = {"ffill": "the previous value (ffill)", "bfill": "the next value (bfill)"}
+
+
+def fill_missing(df: pd.DataFrame, step: FillMissing) -> tuple[pd.DataFrame, StepReport]:
+    """Fill missing cells. Without ``columns``: mean/median fill the numeric columns, constant the
+    columns whose type the value fits, the others every column. An integer column filled with a
+    mean or median gets that value rounded, so it stays integer (the report says so).
+    """
+    names = pick_columns(df, step.op, step.columns, _default_columns(step))
+    if step.strategy in ("mean", "median"):
+        require_type(df, step.op, names, is_numeric, f"{step.strategy} needs numbers")
+    out = df.copy(deep=False)
+    used: dict[str, Any] = {}
+    notes: list[str] = []
+    for name in names:
+        out[name], used[name], note = _fill_column(df[name], name, step)
+        if note:
+            notes.append(note)
+    cells = changed_cells(df, out, names)
+    summary = _summary(step, names, cells, used) + "".join(f"; {n}" for n in notes)
+    details = {"strategy": step.strategy, "values": used, "notes": notes}
+    return out, make_report(step.op, df, out, summary, cells, details)
+
+
+def _default_columns(step: FillMissing) -> Callable[[pd.Series], bool]:
+    if step.strategy in ("mean", "median"):
+        return is_numeric
+    if step.strategy == "constant":
+        return lambda column: fits(step.value, type_name(column))
+    return lambda column: True
+
+
+def _fill_column(column: pd.Series, name: str, step: FillMissing) -> tuple[pd.Series, Any, str | None]:
+    """The filled column, the value used (None for ffill/bfill) and a note for the report, if any."""
+    if step.strategy == "ffill":
+        return column.ffill(), None, None
+    if step.strategy == "bfill":
+        return column.bfill(), None, None
+    if step.strategy == "constant":
+        value = _constant_for(column, name, step)
+        return column.fillna(value), scalar(value), None
+    value = _statistic(column, step.strategy)
+    if value is None:
+        return column, None, f"{name} has no values to take the {step.strategy} of: left missing"
+    if type_name(column) == "integer" and step.strategy != "mode":
+        rounded = round(value)
+        note = None if rounded == value else f"{name}: {step.strategy} {value} rounded to {rounded} to keep it integer"
+        return column.fillna(rounded), rounded, note
+    return column.fillna(value), scalar(value), None
+
+
+def _statistic(column: pd.Series, strategy: str) -> Any:
+    """The mean or median as a float, or the first (smallest) mode as stored; None with no values."""
+    if strategy == "mode":
+        modes = column.mode(dropna=True)
+        return modes.iloc[0] if len(modes) else None
+    value = column.mean() if strategy == "mean" else column.median()
+    return None if pd.isna(value) else float(value)
+
+
+def _constant_for(column: pd.Series, name: str, step: FillMissing) -> Any:
+    kind = type_name(column)
+    if not fits_named(step.value, kind):
+        raise StepError(None, step.op, f"the value {show(step.value)} does not fit {kind} column {name!r}")
+    if kind == "text":
+        return as_text(step.value)
+    if kind == "integer":
+        return int(step.value)
+    if kind == "datetime":
+        stamp = pd.Timestamp(step.value)
+        tz = getattr(column.dtype, "tz", None)
+        if (tz is None) != (stamp.tzinfo is None):
+            raise StepError(None, step.op, f"the value {show(step.value)} and column {name!r} disagree on time zones")
+        return stamp
+    return step.value
+
+
+def _summary(step: FillMissing, names: list[str], cells: dict[str, int], used: dict[str, Any]) -> str:
+    total = sum(cells.values())
+    if not names:
+        return "fill_missing: no column to fill"
+    if step.strategy in _PHRASE:
+        return f"fill_missing {names_text(names)}: {count(total, 'cell')} with {_PHRASE[step.strategy]}"
+    label = "" if step.strategy == "constant" else f"{step.strategy} "
+    if len(names) == 1:
+        return f"fill_missing {names[0]}: {count(total, 'cell')} with {label}{show(used[names[0]])}"
+    parts = "; ".join(f"{n}: {cells[n]:,} with {show(used[n])}" for n in names)
+    return f"fill_missing {names_text(names)}: {count(total, 'cell')} with {label.strip() or 'value'} ({parts})"

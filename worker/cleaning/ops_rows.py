@@ -1,0 +1,145 @@
+"""Steps that choose or order rows: drop_duplicates, drop_missing, filter_rows, sort."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from .errors import StepError
+from .kinds import type_name
+from .ops_common import as_mask, count, make_report, names_text, require_columns, show
+from .report import StepReport
+from .step_models import DropDuplicates, DropMissing, FilterRows, Sort
+from .vocab import as_text, is_number
+
+_KEEP: dict[str, Any] = {"first": "first", "last": "last", "none": False}
+_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
+
+
+def drop_duplicates(df: pd.DataFrame, step: DropDuplicates) -> tuple[pd.DataFrame, StepReport]:
+    require_columns(df, step.op, step.subset or ())
+    out = df.drop_duplicates(subset=step.subset, keep=_KEEP[step.keep])
+    on = names_text(step.subset) if step.subset else "all columns"
+    removed = len(df) - len(out)
+    summary = f"drop_duplicates on {on}: {count(removed, 'row')} removed, keep {step.keep}"
+    return out, make_report(step.op, df, out, summary, details={"subset": step.subset, "keep": step.keep})
+
+
+def drop_missing(df: pd.DataFrame, step: DropMissing) -> tuple[pd.DataFrame, StepReport]:
+    require_columns(df, step.op, step.columns or ())
+    out = df.dropna(subset=step.columns, how=step.how)
+    on = names_text(step.columns) if step.columns else "all columns"
+    removed = len(df) - len(out)
+    summary = f"drop_missing on {on} (how {step.how}): {count(removed, 'row')} removed"
+    return out, make_report(step.op, df, out, summary, details={"columns": step.columns, "how": step.how})
+
+
+def filter_rows(df: pd.DataFrame, step: FilterRows) -> tuple[pd.DataFrame, StepReport]:
+    """Keep the matching rows.
+
+    A missing cell matches is_null, ne and not_in (it equals nothing) and nothing
+    else, unless the ``in`` / ``not_in`` list holds null.
+    """
+    require_columns(df, step.op, [step.column])
+    column = df[step.column]
+    keep = as_mask(_MATCHERS[step.operator](column, _operand(column, step)))
+    if step.operator in ("in", "not_in") and None in step.value:
+        keep = keep | column.isna() if step.operator == "in" else keep & column.notna()
+    out = df[keep]
+    value = "" if step.operator in ("is_null", "not_null") else f" {show(step.value)}"
+    summary = (
+        f"filter_rows {step.column} {step.operator}{value}: kept {len(out):,} of {count(len(df), 'row')}"
+        f" ({len(df) - len(out):,} removed)"
+    )
+    return out, make_report(step.op, df, out, summary, details={"kept": len(out), "removed": len(df) - len(out)})
+
+
+def sort(df: pd.DataFrame, step: Sort) -> tuple[pd.DataFrame, StepReport]:
+    """Stable sort; missing values go last in either direction."""
+    require_columns(df, step.op, step.columns)
+    out = df.sort_values(by=step.columns, ascending=not step.descending, kind="stable", na_position="last")
+    direction = "descending" if step.descending else "ascending"
+    summary = f"sort by {names_text(step.columns)} {direction}: {count(len(out), 'row')}"
+    return out, make_report(step.op, df, out, summary, details={"by": step.columns, "descending": step.descending})
+
+
+def _operand(column: pd.Series, step: FilterRows) -> Any:
+    if step.operator in ("is_null", "not_null"):
+        return None
+    if step.operator in ("contains", "matches"):
+        return step.value
+    if step.operator in ("in", "not_in"):
+        return [_like_column(column, v, step) for v in step.value if v is not None]
+    return _like_column(column, step.value, step)
+
+
+def _like_column(column: pd.Series, value: Any, step: FilterRows) -> Any:
+    """The filter value converted to the column's type, or a StepError saying why it cannot be."""
+    kind = type_name(column)
+    converted: Any = None
+    if kind in ("integer", "float"):
+        converted = value if is_number(value) else _float_or_none(value)
+    elif kind == "boolean":
+        converted = value if isinstance(value, bool) else _BOOLEANS.get(str(value).strip().lower())
+    elif kind == "datetime" and isinstance(value, str):
+        converted = _timestamp_or_none(value, column)
+    elif kind == "text":
+        converted = as_text(value)
+    if converted is None:
+        reason = f"column {step.column!r} holds {kind} values; cannot compare it with {show(value)}"
+        raise StepError(None, step.op, reason)
+    return converted
+
+
+def _float_or_none(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _timestamp_or_none(value: str, column: pd.Series) -> pd.Timestamp | None:
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        return None
+    tz = getattr(column.dtype, "tz", None)
+    if tz is not None:
+        return stamp.tz_localize(tz) if stamp.tzinfo is None else stamp.tz_convert(tz)
+    return stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    return column if type_name(column) == "text" else column.astype("str")
+
+
+def _contains(column: pd.Series, value: str) -> pd.Series:
+    return _as_text(column).str.contains(value, regex=False, na=False)
+
+
+def _matches(column: pd.Series, value: str) -> pd.Series:
+    # A compiled pattern keeps Python's regex syntax (pyarrow would otherwise use RE2).
+    return _as_text(column).str.contains(re.compile(value), na=False)
+
+
+_MATCHERS: dict[str, Callable[[pd.Series, Any], pd.Series]] = {
+    "eq": lambda c, v: c.eq(v),
+    "ne": lambda c, v: ~as_mask(c.eq(v)),
+    "lt": lambda c, v: c.lt(v),
+    "le": lambda c, v: c.le(v),
+    "gt": lambda c, v: c.gt(v),
+    "ge": lambda c, v: c.ge(v),
+    "in": lambda c, v: c.isin(v),
+    "not_in": lambda c, v: ~as_mask(c.isin(v)),
+    "contains": _contains,
+    "matches": _matches,
+    "is_null": lambda c, v: c.isna(),
+    "not_null": lambda c, v: c.notna(),
+}

@@ -1,0 +1,129 @@
+"""Steps that rewrite cell values: trim_whitespace, change_case, replace_values, regex_replace."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from .kinds import is_text, type_name
+from .ops_common import as_mask, changed_cells, count, make_report, names_text, pick_columns, require_type
+from .report import StepReport
+from .step_models import ChangeCase, RegexReplace, ReplaceValues, TrimWhitespace
+from .vocab import as_text, fits, is_number
+
+_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
+_TEXT_ONLY = "this step works on text (cast the column to string first)"
+
+
+def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFrame, StepReport]:
+    """Strip leading/trailing whitespace; a cell left empty becomes missing."""
+    names = _text_columns(df, step.op, step.columns)
+    out = df.copy(deep=False)
+    for name in names:
+        stripped = df[name].str.strip()
+        out[name] = stripped.mask(as_mask(stripped.eq("")))
+    cells = changed_cells(df, out, names)
+    emptied = sum(int(out[n].isna().sum() - df[n].isna().sum()) for n in names)
+    summary = f"trim_whitespace {names_text(names) or '(no text columns)'}: "
+    summary += f"{count(sum(cells.values()), 'cell')} changed"
+    summary += f", {emptied:,} left empty became missing" if emptied else ""
+    return out, make_report(step.op, df, out, summary, cells, {"became_missing": emptied})
+
+
+def change_case(df: pd.DataFrame, step: ChangeCase) -> tuple[pd.DataFrame, StepReport]:
+    names = _text_columns(df, step.op, step.columns)
+    out = df.copy(deep=False)
+    for name in names:
+        out[name] = getattr(df[name].str, step.case)()
+    cells = changed_cells(df, out, names)
+    summary = f"change_case {names_text(names) or '(no text columns)'} to {step.case}: "
+    summary += f"{count(sum(cells.values()), 'cell')} changed"
+    return out, make_report(step.op, df, out, summary, cells, {"case": step.case})
+
+
+def regex_replace(df: pd.DataFrame, step: RegexReplace) -> tuple[pd.DataFrame, StepReport]:
+    """Python ``re`` syntax for pattern and replacement (``\\1``, ``\\g<name>``), every match replaced."""
+    names = _text_columns(df, step.op, step.columns)
+    pattern = re.compile(step.pattern)  # compiled, so pandas keeps Python's regex syntax
+    out = df.copy(deep=False)
+    for name in names:
+        out[name] = df[name].str.replace(pattern, step.replacement, regex=True)
+    cells = changed_cells(df, out, names)
+    summary = f"regex_replace {names_text(names) or '(no text columns)'} /{step.pattern}/ -> {step.replacement!r}: "
+    summary += f"{count(sum(cells.values()), 'cell')} changed"
+    return out, make_report(step.op, df, out, summary, cells, {"pattern": step.pattern})
+
+
+def replace_values(df: pd.DataFrame, step: ReplaceValues) -> tuple[pd.DataFrame, StepReport]:
+    """Exact-match replacement, all keys at once (so a->b, b->a swaps). Keys are text: in a number,
+    boolean or date column they match the value they spell ("3" matches 3 and 3.0). A column whose
+    new values do not fit its type becomes text (an integer column given 2.5 becomes float).
+    """
+    names = pick_columns(df, step.op, step.columns, lambda column: True)
+    out = df.copy(deep=False)
+    retyped: dict[str, str] = {}
+    for name in names:
+        out[name] = _replace(df[name], step.mapping)
+        if type_name(out[name]) != type_name(df[name]):
+            retyped[name] = type_name(out[name])
+    cells = changed_cells(df, out, names)
+    summary = f"replace_values {names_text(names)}: {count(sum(cells.values()), 'cell')} changed"
+    summary += "".join(f"; {n} became {t}" for n, t in retyped.items())
+    return out, make_report(step.op, df, out, summary, cells, {"retyped": retyped})
+
+
+def _text_columns(df: pd.DataFrame, op: str, requested: list[str] | None) -> list[str]:
+    names = pick_columns(df, op, requested, is_text)
+    require_type(df, op, names, is_text, _TEXT_ONLY)
+    return names
+
+
+def _replace(column: pd.Series, mapping: dict[str, Any]) -> pd.Series:
+    kind = type_name(column)
+    hits = {old: as_mask(_matches(column, old, kind)) for old in mapping}
+    news = [v for v in mapping.values() if v is not None]
+    if kind == "text" or not all(fits(v, kind) for v in news):
+        if kind == "integer" and all(is_number(v) for v in news):
+            column, kind = column.astype("float64"), "float"
+        elif kind != "text":
+            column, kind = column.astype("str"), "text"
+    result = column
+    for old, new in mapping.items():
+        value = None if new is None else as_text(new) if kind == "text" else _typed(new, kind)
+        result = result.mask(hits[old], value)
+    return result
+
+
+def _matches(column: pd.Series, key: str, kind: str) -> pd.Series:
+    if kind == "text":
+        return column.eq(key)
+    wanted: Any = None
+    if kind in ("integer", "float"):
+        try:
+            wanted = float(key)
+        except ValueError:
+            wanted = None
+    elif kind == "boolean":
+        wanted = _BOOLEANS.get(key.strip().lower())
+    elif kind == "datetime":
+        try:
+            wanted = pd.Timestamp(key)
+        except ValueError:
+            wanted = None
+    if wanted is None:
+        return pd.Series(False, index=column.index)
+    try:
+        return column.eq(wanted)
+    except TypeError:  # e.g. a naive key against a time-zone-aware column
+        return pd.Series(False, index=column.index)
+
+
+def _typed(value: Any, kind: str) -> Any:
+    if kind == "integer":
+        return int(value)
+    if kind == "datetime":
+        return pd.Timestamp(value)
+    return value
+
