@@ -39,6 +39,11 @@ class ReadResult:
 
 
 def read_csv(path: str | Path) -> ReadResult:
+    """Sniff, decode (the whole file is checked against the encoding guessed from its head,
+    falling back from UTF-8 to Windows-1252 to latin-1), parse and type the file.
+
+    Raises ReadError with a sentence a person understands when it is not a CSV.
+    """
     path = Path(path)
     with path.open("rb") as handle:
         sniffed = sniff(handle.read(SAMPLE_SIZE))

@@ -28,7 +28,6 @@ _MAGIC = (
     (b"%PDF-", "the file looks like a PDF document, not a CSV"),
     (b"\x89PNG\r\n\x1a\n", "the file looks like a PNG image, not a CSV"),
     (b"\xff\xd8\xff", "the file looks like a JPEG image, not a CSV"),
-    (b"PAR1", "the file looks like a Parquet file, not a CSV"),
     (b"\xfd7zXZ\x00", "the file looks like xz-compressed data, not a CSV; unpack it first"),
     (b"7z\xbc\xaf\x27\x1c", "the file looks like a 7-Zip archive, not a CSV"),
     (b"SQLite format 3\x00", "the file looks like an SQLite database, not a CSV"),
