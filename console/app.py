@@ -20,6 +20,7 @@ from console.core.queue import check_broker, configure_celery
 from console.core.settings import Settings, SettingsError, get_settings
 from console.http_errors import install_error_handlers
 from console.templating import templates
+from console.web_session import add_session_middleware
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    add_session_middleware(app, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_UPLOAD_BYTES)
     install_error_handlers(app)
     app.include_router(health_router)

@@ -39,7 +39,7 @@ def _url() -> str:
     url = config.attributes.get("url")
     if url is None:
         settings = get_settings()
-        settings.require_services()
+        settings.require_services("DATABASE_URL")
         url = settings.DATABASE_URL
     return url
 

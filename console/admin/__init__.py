@@ -14,9 +14,7 @@ from console.templating import TEMPLATES_DIR
 
 
 def mount_admin(app: FastAPI, settings: Settings) -> Admin:
-    auth = AdminAuth(
-        secret_key=settings.SECRET_KEY.get_secret_value(), https_only=settings.ENVIRONMENT == "production"
-    )
+    auth = AdminAuth(secret_key=settings.SECRET_KEY.get_secret_value())
     admin = Admin(
         app,
         # Its own sessionmaker: sqladmin calls `.configure(autoflush=False)` on the one it is given,

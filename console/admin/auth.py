@@ -7,7 +7,6 @@ re-reads the user, so a deactivated, removed or demoted user is out at their nex
 from __future__ import annotations
 
 import hmac
-import secrets
 from contextvars import ContextVar
 from typing import Any
 
@@ -24,9 +23,8 @@ from wtforms.meta import DefaultMeta
 from console.core.db import session_scope
 from console.core.models import Role, User
 from console.core.users import user_for_password
+from console.web_session import csrf_secret, session_user_id, sign_in, sign_out
 
-SESSION_COOKIE = "console_session"
-SESSION_MAX_AGE = 12 * 60 * 60
 STAFF = frozenset({Role.ADMIN.value, Role.OPERATOR.value})
 ADMINS = frozenset({Role.ADMIN.value})
 OPERATORS_ONLY = "The console admin is for operators and admins only; this account is a member."
@@ -34,26 +32,13 @@ OPERATORS_ONLY = "The console admin is for operators and admins only; this accou
 _csrf_secret: ContextVar[str | None] = ContextVar("admin_csrf_secret", default=None)
 
 
-def session_role(request: Request) -> str | None:
-    return request.session.get("role") if "session" in request.scope else None
-
-
-def session_user_id(request: Request) -> int | None:
-    user_id = request.session.get("user_id") if "session" in request.scope else None
-    return user_id if isinstance(user_id, int) else None
-
-
 class AdminAuth(AuthenticationBackend):
-    """Sessions in a signed cookie (starlette's SessionMiddleware): HttpOnly, SameSite=lax, Secure if asked."""
+    """Sign-in for /admin over the console's one session (`console.web_session`, added to the app)."""
 
-    def __init__(self, secret_key: str, *, https_only: bool = False) -> None:
-        super().__init__(
-            secret_key,
-            session_cookie=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE,
-            same_site="lax",
-            https_only=https_only,
-        )
+    def __init__(self, secret_key: str) -> None:
+        super().__init__(secret_key)
+        # The app already runs the console's session middleware; a second one here would fight it.
+        self.middlewares = []
         self.templates: Jinja2Templates | None = None
 
     def use_templates(self, templates: Jinja2Templates) -> None:
@@ -70,12 +55,11 @@ class AdminAuth(AuthenticationBackend):
             return False
         if user.role not in STAFF:
             return await self._login_page(request, OPERATORS_ONLY, status_code=403)
-        request.session.clear()
-        request.session.update(user_id=user.id, role=user.role, csrf=secrets.token_urlsafe(32))
+        sign_in(request, user)
         return True
 
     async def logout(self, request: Request) -> Response | bool:
-        request.session.clear()
+        sign_out(request)
         return RedirectResponse(request.url_for("admin:login"), status_code=302)
 
     async def authenticate(self, request: Request) -> Response | bool:
@@ -88,9 +72,7 @@ class AdminAuth(AuthenticationBackend):
             return False
         if request.session.get("role") != role:
             request.session["role"] = role
-        if "csrf" not in request.session:
-            request.session["csrf"] = secrets.token_urlsafe(32)
-        _csrf_secret.set(request.session["csrf"])
+        _csrf_secret.set(csrf_secret(request))
         return True
 
     async def _login_page(self, request: Request, error: str, status_code: int) -> Response:

@@ -23,7 +23,8 @@ from starlette.requests import Request
 from wtforms import Field, Form, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
 
-from console.admin.auth import ADMINS, STAFF, CsrfForm, session_role, session_user_id
+from console.admin.auth import ADMINS, STAFF, CsrfForm
+from console.web_session import session_role, session_user_id
 from console.core.db import session_scope
 from console.core.errors import Conflict, Forbidden, Invalid
 from console.core.models import ApiToken, CleaningConfig, Dataset, Job, Role, User

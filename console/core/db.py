@@ -31,7 +31,7 @@ _engine: Engine | None = None
 def init_engine(settings: Settings) -> Engine:
     """Create this process's engine for `settings.DATABASE_URL` and bind `SessionLocal` to it."""
     global _engine
-    settings.require_services()
+    settings.require_services("DATABASE_URL")
     if _engine is not None and _engine.url.render_as_string(hide_password=False) == settings.DATABASE_URL:
         return _engine
     if _engine is not None:

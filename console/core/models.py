@@ -238,3 +238,40 @@ class JobEvent(Base):
     message: Mapped[str] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="events")
+
+
+class OutputFormat(enum.StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    XLSX = "xlsx"
+
+
+class JobOutput(Base):
+    """One file of a job's result in one format; the CSV is also `jobs.output_file_id`."""
+
+    __tablename__ = "job_outputs"
+    __table_args__ = (CheckConstraint(f"format IN ({_values(OutputFormat)})", name="format"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16), primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id", ondelete="CASCADE"))
+
+    file: Mapped[StoredFile] = relationship()
+
+
+class AuditEntry(Base):
+    """Who did what to which things, and how it went: one row per operator or user action."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    actor_email: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_ids: Mapped[list[int]] = mapped_column(JSONB, default=list)
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    actor: Mapped[User | None] = relationship()

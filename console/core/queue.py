@@ -25,7 +25,7 @@ celery_app = Celery("console")
 
 def configure_celery(settings: Settings) -> Celery:
     """Point the shared Celery app at this process's broker and queue."""
-    settings.require_services()
+    settings.require_services("REDIS_URL")
     transport = {"visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT}
     celery_app.conf.update(
         broker_url=settings.REDIS_URL,
@@ -97,7 +97,7 @@ def queued_task_ids(queue_name: str) -> set[str] | None:
 
 def check_broker(settings: Settings, timeout: float = 3.0) -> None:
     """Raise SettingsError naming the URL (password hidden) when Redis cannot be reached."""
-    settings.require_services()
+    settings.require_services("REDIS_URL")
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
     except redis.RedisError as exc:

@@ -101,9 +101,9 @@ class Settings(BaseSettings):
     def masked_redis_url(self) -> str:
         return mask_url(self.REDIS_URL)
 
-    def require_services(self) -> None:
-        """Raise a readable error when a URL the process needs was not configured."""
-        missing = [name for name in ("DATABASE_URL", "REDIS_URL") if getattr(self, name) is None]
+    def require_services(self, *names: str) -> None:
+        """Raise a readable error when a URL the process needs (default: both) was not configured."""
+        missing = [name for name in names or ("DATABASE_URL", "REDIS_URL") if getattr(self, name) is None]
         if missing:
             raise SettingsError(
                 f"{' and '.join(missing)} not set: set {'them' if len(missing) > 1 else 'it'} in the environment "

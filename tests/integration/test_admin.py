@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.middleware.sessions import SessionMiddleware
 from httpx import Response
 from sqlalchemy import select, update
 
-from console.admin.auth import AdminAuth
 from console.core import jobs
 from console.core.db import session_scope
 from console.core.models import ApiToken, CleaningConfig, Job, User
+from console.web_session import add_session_middleware
 from tests.integration.factories import Account, make_account, make_raw_dataset, make_unsent_job
 from tests.integration.helpers import create_config
 
@@ -84,12 +86,17 @@ def test_session_cookie_is_httponly_and_samesite_lax(browser: TestClient) -> Non
     assert "samesite=lax" in cookie
 
 
-def test_session_cookie_is_secure_only_when_asked() -> None:
-    local, production = AdminAuth("k" * 32), AdminAuth("k" * 32, https_only=True)
+def test_session_cookie_is_secure_only_in_production(settings) -> None:
+    def session_options(environment: str) -> dict:
+        app = FastAPI()
+        add_session_middleware(app, settings.model_copy(update={"ENVIRONMENT": environment}))
+        return next(m.kwargs for m in app.user_middleware if m.cls is SessionMiddleware)
 
-    assert local.middlewares[0].kwargs["https_only"] is False
-    assert production.middlewares[0].kwargs["https_only"] is True
-    assert production.middlewares[0].kwargs["same_site"] == "lax"
+    local, production = session_options("local"), session_options("production")
+
+    assert local["https_only"] is False
+    assert production["https_only"] is True
+    assert production["same_site"] == "lax"
 
 
 def test_operator_sees_jobs_datasets_and_configs(client: TestClient, browser: TestClient) -> None:

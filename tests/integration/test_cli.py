@@ -109,3 +109,11 @@ def test_serve_answers_on_the_given_port(settings: Settings, tmp_path) -> None:
         server.wait(20)
     assert "GET /healthz/ready" in log.read_text()  # uvicorn's access log went through loguru
     assert (settings.LOG_DIR / "web.log").exists()
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    from alembic import command
+
+    from console.core.migrate import alembic_config
+
+    command.check(alembic_config(database_url))  # raises when the models need a migration the repo lacks
