@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
+pytest_plugins = ["tests.services"]
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
 

@@ -10,7 +10,7 @@ import pytest
 
 from console.core.settings import Settings
 from tests.conftest import ROOT
-from tests.integration.conftest import settings_env
+from tests.services import settings_env
 
 pytestmark = pytest.mark.integration
 
