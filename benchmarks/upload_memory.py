@@ -1,4 +1,4 @@
-"""Peak RSS of the web process while a large CSV is uploaded through the API and read back.
+"""Peak RSS of the web process while a large CSV is uploaded through the API and downloaded again.
 
     .venv/bin/python -m benchmarks.upload_memory [--mb 200]
 
@@ -76,6 +76,14 @@ def _measure(env: dict[str, str], token: str, csv_path: Path) -> None:
         after = _peak_rss_mb(server.pid)
         print(f"file: {size / 1024**2:.0f} MiB, upload {elapsed:.1f} s = {size / 1024**2 / elapsed:.0f} MiB/s")  # noqa: T201
         print(f"web peak RSS: {before:.0f} MiB before, {after:.0f} MiB after, growth {after - before:.0f} MiB")  # noqa: T201
+        dataset_id = response.json()["id"]
+        started, received = time.perf_counter(), 0
+        with httpx.stream("GET", f"{base}/api/datasets/{dataset_id}/file", headers={"Authorization": f"Bearer {token}"}, timeout=600) as download:
+            for block in download.iter_bytes():
+                received += len(block)
+        elapsed = time.perf_counter() - started
+        final = _peak_rss_mb(server.pid)
+        print(f"download {received / 1024**2:.0f} MiB in {elapsed:.1f} s = {received / 1024**2 / elapsed:.0f} MiB/s; web peak RSS {final:.0f} MiB")  # noqa: T201
     finally:
         server.terminate()
         server.wait(20)

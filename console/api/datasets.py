@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from console.api.schemas import DatasetPublic, Preview
+from console.core import storage
 from console.core.models import Dataset
 from console.deps import CurrentUser, OwnedDataset, SessionDep, SettingsDep
 from console.uploads import first_rows, store_upload
@@ -50,3 +52,13 @@ def preview_dataset(
 ) -> Preview:
     columns, rows = first_rows(session=session, dataset=dataset, limit=limit)
     return Preview(columns=columns, rows=rows)
+
+
+@router.get("/{dataset_id}/file", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+def download_original(dataset: OwnedDataset) -> StreamingResponse:
+    headers = {"Content-Disposition": f'attachment; filename="{_ascii_filename(dataset.original_filename)}"'}
+    return StreamingResponse(storage.stream_file(dataset.file_id), media_type="text/csv", headers=headers)
+
+
+def _ascii_filename(name: str) -> str:
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name) or "dataset.csv"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -16,11 +18,13 @@ from typing import BinaryIO
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from console.core.db import session_scope
 from console.core.errors import NotFound, TooLarge
 from console.core.models import FileChunk, StoredFile
 
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 READ_BYTES = 256 * 1024
+IN_FLIGHT = 4  # chunks being compressed ahead of the insert: bounds memory to a few chunks
 
 
 def store_stream(
@@ -38,15 +42,21 @@ def store_stream(
     session.flush()
     digest = hashlib.sha256()
     size = stored_size = seq = 0
-    for block in _rechunk(chunks, chunk_bytes):
-        size += len(block)
-        if max_bytes is not None and size > max_bytes:
-            raise TooLarge(f"the file is larger than the limit of {max_bytes:,} bytes")
-        digest.update(block)
-        data, compressed = _pack(block)
-        session.execute(insert(FileChunk).values(file_id=stored.id, seq=seq, compressed=compressed, data=data))
-        stored_size += len(data)
-        seq += 1
+    # zlib releases the GIL: compressing the next chunks in threads overlaps with inserting this one.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pack") as pool:
+        in_flight: deque[Future[tuple[bytes, bool]]] = deque()
+        for block in _rechunk(chunks, chunk_bytes):
+            size += len(block)
+            if max_bytes is not None and size > max_bytes:
+                raise TooLarge(f"the file is larger than the limit of {max_bytes:,} bytes")
+            digest.update(block)
+            in_flight.append(pool.submit(_pack, block))
+            if len(in_flight) >= IN_FLIGHT:
+                stored_size += _insert_chunk(session, stored.id, seq, in_flight.popleft().result())
+                seq += 1
+        while in_flight:
+            stored_size += _insert_chunk(session, stored.id, seq, in_flight.popleft().result())
+            seq += 1
     stored.size, stored.stored_size, stored.chunk_count = size, stored_size, seq
     stored.sha256, stored.complete = digest.hexdigest(), True
     session.flush()
@@ -89,6 +99,12 @@ def iter_file(handle: BinaryIO, size: int = READ_BYTES) -> Iterator[bytes]:
         yield block
 
 
+def _insert_chunk(session: Session, file_id: int, seq: int, packed: tuple[bytes, bool]) -> int:
+    data, compressed = packed
+    session.execute(insert(FileChunk).values(file_id=file_id, seq=seq, compressed=compressed, data=data))
+    return len(data)
+
+
 def _rechunk(chunks: Iterable[bytes], chunk_bytes: int) -> Iterator[bytes]:
     buffer = bytearray()
     for piece in chunks:
@@ -105,3 +121,9 @@ def _pack(block: bytes) -> tuple[bytes, bool]:
     if len(packed) <= len(block) * 0.9:
         return packed, True
     return block, False
+
+
+def stream_file(file_id: int) -> Iterator[bytes]:
+    """The file's bytes for a streamed response: opens its own session, since the request's is gone by then."""
+    with session_scope() as session:
+        yield from iter_chunks(session=session, file_id=file_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -12,7 +13,9 @@ from console.core.models import ApiToken, Role, User
 from console.core.security import hash_password, hash_token, new_token, verify_password
 
 
-_DUMMY_HASH = hash_password("not a real password")
+@cache
+def _dummy_hash() -> str:
+    return hash_password("not a real password")
 
 
 def normalize_email(email: str) -> str:
@@ -61,7 +64,7 @@ def user_for_token(*, session: Session, token: str) -> User:
 def user_for_password(*, session: Session, email: str, password: str) -> User | None:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
-        verify_password(password, _DUMMY_HASH)  # same work as for a real user: timing does not tell who exists
+        verify_password(password, _dummy_hash())  # same work as for a real user: timing does not tell who exists
         return None
     if not user.is_active or not verify_password(password, user.password_hash):
         return None

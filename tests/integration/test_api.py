@@ -225,3 +225,15 @@ def test_healthz(client) -> None:
     ready = client.get("/healthz/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_original_file_downloads_byte_for_byte(client) -> None:
+    account = make_account()
+    content = "name,city\nZoë,Köln\n".encode("latin-1")
+    dataset = upload(client, account.headers, content, "Städte.csv")
+
+    response = client.get(f"/api/datasets/{dataset['id']}/file", headers=account.headers)
+
+    assert response.status_code == 200
+    assert response.content == content
+    assert response.headers["content-disposition"] == 'attachment; filename="St_dte.csv"'
