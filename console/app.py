@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from loguru import logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from console import flower_proxy
 from console.admin import mount_admin
 from console.api import api_router
 from console.api.health import router as health_router
@@ -19,7 +20,7 @@ from console.core.logging import setup_logging
 from console.core.queue import check_broker, configure_celery
 from console.core.settings import Settings, SettingsError, get_settings
 from console.http_errors import install_error_handlers
-from console.templating import templates
+from console.pages import mount_pages
 from console.web_session import add_session_middleware
 
 
@@ -29,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
     configure_celery(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_database(engine)
         try:
             check_broker(settings)
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
             logger.warning("{}; jobs will wait as pending until it is reachable", exc)
         logger.info("console ready: database {}, broker {}", settings.masked_database_url(), settings.masked_redis_url())
         yield
+        await flower_proxy.close_client(app)
 
     app = FastAPI(
         title="Data ops console",
@@ -51,12 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router)
+    app.include_router(flower_proxy.router)
     mount_admin(app, settings)
-
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def home(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "pages/home.html")
-
+    mount_pages(app)
     return app
 
 

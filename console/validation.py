@@ -22,7 +22,7 @@ def check_steps_for_dataset(steps: list[dict[str, Any]], dataset: Dataset) -> No
     types = {column["name"]: column["type"] for column in dataset.columns}
     known_types = None if any(kind == "unknown" for kind in types.values()) else types
     try:
-        check_columns(_validated(steps), dataset.column_names, known_types)
+        check_columns(_validated(steps), dataset.column_names, known_types, dataset.profile)
     except ConfigError as exc:
         raise Invalid(_problems(exc)) from None
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from celery import Task
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from console.core import queue
 from console.core.queue import celery_app
 from console.core.settings import get_settings
 from worker import profiling, reconciler, runner
+
+reconciler.install(celery_app)
 
 
 @celery_app.task(name=queue.PROCESS_JOB, bind=True, max_retries=None)
@@ -18,10 +20,14 @@ def process_job(self: Task, job_id: int) -> str:
         return runner.run_job(job_id, settings=settings)
     except runner.Busy as exc:
         # A live run holds the job; come back when it would look dead if its worker had died.
-        raise self.retry(exc=exc, countdown=settings.JOB_STALE_SECONDS) from exc
-    except DBAPIError as exc:
-        # The database blinked; the job's row still says what is true, so trying again is safe.
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30), max_retries=8) from exc
+        raise self.retry(exc=exc, countdown=exc.retry_in) from exc
+    except runner.WaitYourTurn as exc:
+        # Back of the line, no attempt used: the free worker takes the next message meanwhile.
+        raise self.retry(exc=exc, countdown=settings.JOB_HANDBACK_SECONDS) from exc
+    except (OperationalError, InterfaceError) as exc:
+        # The database is away; the job's row still says what is true, so trying again is safe.
+        # No retry limit: while it is away nothing could record a failure anyway.
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
 
 
 @celery_app.task(name=queue.PROFILE_DATASET, bind=True, max_retries=5)
@@ -34,4 +40,10 @@ def profile_dataset(self: Task, dataset_id: int) -> str:
 
 @celery_app.task(name=queue.RECONCILE)
 def reconcile() -> dict[str, int]:
+    """One reconciler pass on demand (workers started with `--beat` run it every few seconds themselves)."""
     return reconciler.reconcile(settings=get_settings())
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number `retries + 1`: 1, 2, 4, ... capped at 30."""
+    return float(min(2 ** min(retries, 5), 30))

@@ -1,7 +1,8 @@
 """Who may use /admin: sign-in over the users table, the session cookie, and the admin forms' CSRF token.
 
 Only admins and operators sign in. The session holds the user id and role; every request
-re-reads the user, so a deactivated, removed or demoted user is out at their next click.
+re-reads the user, so a deactivated or removed user is signed out at their next click and a
+demoted one (or a member signed in to the workspace) is refused.
 """
 
 from __future__ import annotations
@@ -67,11 +68,14 @@ class AdminAuth(AuthenticationBackend):
         if user_id is None:
             return False
         role = await run_in_threadpool(_current_role, user_id)
-        if role not in STAFF:
+        if role is None:
             request.session.clear()
             return False
         if request.session.get("role") != role:
             request.session["role"] = role
+        if role not in STAFF:
+            # A member signed in to the workspace stays signed in there; /admin is just not theirs.
+            return await self._login_page(request, OPERATORS_ONLY, status_code=403)
         _csrf_secret.set(csrf_secret(request))
         return True
 

@@ -1,93 +1,38 @@
-"""The admin's model views: users and tokens (admins only), datasets, cleaning configs and jobs (operators too).
+"""The admin's base view and its admin-only views: users and API tokens.
 
-Views are declarations; behaviour lives in the hooks. Job status is never edited here:
-it changes only through `console.core.jobs`.
+Views are declarations; behaviour lives in the hooks and in `console.core`. Jobs, datasets,
+configs and the audit log have modules of their own in this package.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 import anyio.to_thread
-from markupsafe import Markup
-from sqladmin import ModelView
+from sqladmin import ModelView, expose
 from sqladmin.authorization import Action
-from sqladmin.fields import BooleanField, JSONField, SelectField
+from sqladmin.fields import BooleanField, SelectField
 from sqladmin.formatters import BASE_FORMATTERS
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from wtforms import Field, Form, PasswordField, StringField
-from wtforms.validators import InputRequired, Length, Optional, StopValidation, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from console.admin import formatting as fmt
 from console.admin.auth import ADMINS, STAFF, CsrfForm
-from console.web_session import session_role, session_user_id
-from console.core.db import session_scope
+from console.admin.common import csrf_token, in_thread, posted_form, require_role, signed_in
+from console.core import audit
 from console.core.errors import Conflict, Forbidden, Invalid
 from console.core.models import ApiToken, CleaningConfig, Dataset, Job, Role, User
 from console.core.security import hash_password
-from console.core.users import normalize_email
-from console.validation import validated_steps
+from console.core.users import issue_token, normalize_email, revoke_token
+from console.web_session import session_role, session_user_id
 
 _READS = frozenset({Action.LIST, Action.DETAILS, Action.EXPORT})
-
-
-# ---- how values look -------------------------------------------------------------------------
-
-
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return ""
-    if value < 1024:
-        return f"{value:,} bytes"
-    size, unit = float(value), "bytes"
-    for unit in ("KB", "MB", "GB", "TB"):
-        size /= 1024
-        if size < 1024:
-            break
-    return f"{size:,.1f} {unit}"
-
-
-def _json(value: Any) -> Markup:
-    if value is None:
-        return Markup("")
-    return Markup('<pre class="mb-0">{}</pre>').format(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def _text(value: str | None) -> Markup:
-    return Markup('<pre class="mb-0">{}</pre>').format(value) if value else Markup("")
-
-
-def _columns(value: list[dict[str, Any]] | None) -> str:
-    return ", ".join(f"{column.get('name')} ({column.get('type', 'unknown')})" for column in value or [])
-
-
-def _preview(value: dict[str, Any] | None) -> Markup:
-    """The first rows as a table; every cell came from an uploaded file, so every cell is escaped."""
-    if not value or "columns" not in value:
-        return _json(value)
-    head = Markup("").join(Markup("<th>{}</th>").format(name) for name in value["columns"])
-    rows = Markup("").join(
-        Markup("<tr>{}</tr>").format(
-            Markup("").join(Markup("<td>{}</td>").format("" if cell is None else cell) for cell in row)
-        )
-        for row in value.get("rows", [])
-    )
-    return Markup('<table class="table table-sm mb-0"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>').format(
-        head, rows
-    )
-
-
-def _show(render: Callable[[Any], Any]) -> Callable[[Any, str], Any]:
-    """A column formatter that renders the attribute's value with `render`."""
-    return lambda model, attribute: render(getattr(model, attribute))
 
 
 # ---- who may do what ---------------------------------------------------------------------------
@@ -105,7 +50,7 @@ class ConsoleView(ModelView):
     can_export = False
     page_size = 25
     form_base_class = CsrfForm
-    column_type_formatters = {**BASE_FORMATTERS, datetime: _when}
+    column_type_formatters = {**BASE_FORMATTERS, datetime: fmt.when}
     # Users are an admin-only view: a link to one would be a 403 for operators.
     non_link_related_fields = ["owner"]
 
@@ -115,16 +60,6 @@ class ConsoleView(ModelView):
     def has_permission(self, request: Request, action: str, obj: Any | None = None) -> bool:
         allowed = self.readers if action in _READS else self.writers
         return session_role(request) in allowed
-
-
-async def _in_thread(function: Callable[[Session], Any]) -> Any:
-    """Run a blocking database call off the event loop, in its own committed session."""
-
-    def run() -> Any:
-        with session_scope() as session:
-            return function(session)
-
-    return await anyio.to_thread.run_sync(run)
 
 
 # ---- users and tokens ------------------------------------------------------------------------
@@ -170,19 +105,25 @@ class UserAdmin(ConsoleView, model=User):
     column_sortable_list = [User.id, User.email, User.role, User.is_active, User.created_at]
     column_default_sort = [(User.created_at, True), (User.id, True)]
     column_labels = {
-        User.id: "Id", User.email: "Email", User.role: "Role", User.is_active: "Active",
-        User.created_at: "Created", User.tokens: "API tokens",
+        User.id: "Id",
+        User.email: "Email",
+        User.role: "Role",
+        User.is_active: "Active",
+        User.created_at: "Created",
+        User.tokens: "API tokens",
     }
 
     async def on_model_change(self, data: dict[str, Any], model: User, is_created: bool, request: Request) -> None:
         password = data.pop("password", None)
         data["email"] = normalize_email(data["email"])
-        if not is_created and model.id == session_user_id(request) and (
-            data["role"] != Role.ADMIN or not data["is_active"]
+        if (
+            not is_created
+            and model.id == session_user_id(request)
+            and (data["role"] != Role.ADMIN or not data["is_active"])
         ):
             raise Forbidden("you cannot take away your own admin role or deactivate yourself")
         user_id = 0 if is_created else model.id
-        taken = await _in_thread(
+        taken = await in_thread(
             lambda session: session.scalar(select(User.id).where(User.email == data["email"], User.id != user_id))
         )
         if taken is not None:
@@ -193,7 +134,7 @@ class UserAdmin(ConsoleView, model=User):
     async def on_model_delete(self, model: User, request: Request) -> None:
         if model.id == session_user_id(request):
             raise Forbidden("you cannot delete yourself")
-        owned = await _in_thread(lambda session: _owned_counts(session, model.id))
+        owned = await in_thread(lambda session: _owned_counts(session, model.id))
         if any(owned.values()):
             things = ", ".join(f"{count} {kind}" for kind, count in owned.items() if count)
             raise Conflict(f"{model.email} still owns {things}; deactivate the user instead")
@@ -213,181 +154,83 @@ class ApiTokenAdmin(ConsoleView, model=ApiToken):
     can_create = can_edit = can_delete = False
 
     column_list = [
-        ApiToken.id, ApiToken.prefix, ApiToken.name, ApiToken.user,
-        ApiToken.created_at, ApiToken.last_used_at, ApiToken.revoked_at,
+        ApiToken.id,
+        ApiToken.prefix,
+        ApiToken.name,
+        ApiToken.user,
+        ApiToken.created_at,
+        ApiToken.last_used_at,
+        ApiToken.revoked_at,
     ]
     column_details_list = column_list
     column_searchable_list = [ApiToken.prefix, ApiToken.name, "user.email"]
     column_sortable_list = [ApiToken.id, ApiToken.name, ApiToken.created_at, ApiToken.last_used_at, ApiToken.revoked_at]
     column_default_sort = [(ApiToken.created_at, True), (ApiToken.id, True)]
     column_labels = {
-        ApiToken.id: "Id", ApiToken.prefix: "Prefix", ApiToken.name: "Name", ApiToken.user: "User",
-        ApiToken.created_at: "Created", ApiToken.last_used_at: "Last used", ApiToken.revoked_at: "Revoked",
+        ApiToken.id: "Id",
+        ApiToken.prefix: "Prefix",
+        ApiToken.name: "Name",
+        ApiToken.user: "User",
+        ApiToken.created_at: "Created",
+        ApiToken.last_used_at: "Last used",
+        ApiToken.revoked_at: "Revoked",
     }
-    column_formatters = {ApiToken.prefix: _show(lambda prefix: f"{prefix}…")}
+    column_formatters = {ApiToken.prefix: fmt.show(lambda prefix: f"{prefix}…")}
     column_formatters_detail = column_formatters
+    list_template = "admin/token_list.html"
+    details_template = "admin/token_details.html"
 
-
-# ---- the work --------------------------------------------------------------------------------
-
-
-class DatasetAdmin(ConsoleView, model=Dataset):
-    icon = "fa-solid fa-table"
-    # Uploads go through the API, which streams and checks the file.
-    can_create = can_edit = can_delete = False
-
-    column_list = [
-        Dataset.id, Dataset.name, Dataset.owner, Dataset.original_filename, Dataset.size,
-        Dataset.row_count, Dataset.profile_status, Dataset.created_at,
-    ]
-    column_details_list = [
-        Dataset.id, Dataset.name, Dataset.owner, Dataset.original_filename, Dataset.size, Dataset.sha256,
-        Dataset.encoding, Dataset.delimiter, Dataset.columns, Dataset.row_count, Dataset.profile_status,
-        Dataset.profile_error, Dataset.profile, Dataset.created_at,
-    ]
-    column_searchable_list = [Dataset.name, Dataset.original_filename, Dataset.sha256, "owner.email"]
-    column_sortable_list = [
-        Dataset.id, Dataset.name, Dataset.size, Dataset.row_count, Dataset.profile_status, Dataset.created_at,
-    ]
-    column_default_sort = [(Dataset.created_at, True), (Dataset.id, True)]
-    column_labels = {
-        Dataset.id: "Id", Dataset.name: "Name", Dataset.owner: "Owner", Dataset.original_filename: "File",
-        Dataset.size: "Size", Dataset.sha256: "SHA-256", Dataset.encoding: "Encoding", Dataset.delimiter: "Delimiter",
-        Dataset.columns: "Columns", Dataset.row_count: "Rows", Dataset.profile_status: "Profile status",
-        Dataset.profile_error: "Profile error", Dataset.profile: "Profile", Dataset.created_at: "Uploaded",
-    }
-    column_formatters = {Dataset.size: _show(_size)}
-    column_formatters_detail = {
-        Dataset.size: _show(_size),
-        Dataset.columns: _show(_columns),
-        Dataset.profile: _show(_json),
-        Dataset.profile_error: _show(_text),
-    }
-
-
-class StepsField(JSONField):
-    """The config's steps as JSON text; refuses anything `validated_steps` refuses, naming the step."""
-
-    def _value(self) -> str:
-        if self.raw_data:
-            return str(self.raw_data[0])
-        return json.dumps(self.data if self.data is not None else [], indent=2, ensure_ascii=False)
-
-    def pre_validate(self, form: Form) -> None:
-        if self.process_errors:
-            raise StopValidation()
-        try:
-            validated_steps(self.data)
-        except Invalid as exc:
-            raise StopValidation("; ".join(_messages(exc))) from None
-
-
-def _messages(exc: Invalid) -> Iterable[str]:
-    detail = exc.detail
-    return [str(problem.get("msg", problem)) for problem in detail] if isinstance(detail, list) else [str(detail)]
-
-
-class ConfigAdmin(ConsoleView, model=CleaningConfig):
-    name = "Cleaning config"
-    icon = "fa-solid fa-list-check"
-
-    form_columns = [CleaningConfig.name, CleaningConfig.description, CleaningConfig.steps]
-    form_overrides = {"steps": StepsField}
-    form_widget_args = {"steps": {"rows": 14, "class": "form-control font-monospace"}}
-    column_list = [
-        CleaningConfig.id, CleaningConfig.name, CleaningConfig.owner, CleaningConfig.version,
-        CleaningConfig.steps, CleaningConfig.updated_at, CleaningConfig.created_at,
-    ]
-    column_details_list = [
-        CleaningConfig.id, CleaningConfig.name, CleaningConfig.description, CleaningConfig.owner,
-        CleaningConfig.version, CleaningConfig.steps, CleaningConfig.created_at, CleaningConfig.updated_at,
-    ]
-    column_searchable_list = [CleaningConfig.name, CleaningConfig.description, "owner.email"]
-    column_sortable_list = [
-        CleaningConfig.id, CleaningConfig.name, CleaningConfig.version, CleaningConfig.created_at,
-        CleaningConfig.updated_at,
-    ]
-    column_default_sort = [(CleaningConfig.created_at, True), (CleaningConfig.id, True)]
-    column_labels = {
-        CleaningConfig.id: "Id", CleaningConfig.name: "Name", CleaningConfig.description: "Description",
-        CleaningConfig.owner: "Owner", CleaningConfig.version: "Version", CleaningConfig.steps: "Steps",
-        CleaningConfig.created_at: "Created", CleaningConfig.updated_at: "Updated",
-    }
-    column_formatters = {
-        CleaningConfig.steps: _show(lambda steps: ", ".join(step.get("op", "?") for step in steps or [])),
-    }
-    column_formatters_detail = {CleaningConfig.steps: _show(_json)}
-
-    async def on_model_change(
-        self, data: dict[str, Any], model: CleaningConfig, is_created: bool, request: Request
-    ) -> None:
-        try:
-            data["steps"] = validated_steps(data.get("steps"))
-        except Invalid as exc:
-            raise Invalid("; ".join(_messages(exc))) from None
-        data["name"] = (data.get("name") or "").strip()
-        if is_created:
-            model.owner_id = session_user_id(request)
-        else:
-            # Every edit is a new version (in SQL, so two racing edits cannot share one); jobs keep their snapshot.
-            model.version = CleaningConfig.version + 1
-        owner_id, config_id = model.owner_id, 0 if is_created else model.id
-        clash = await _in_thread(
-            lambda session: session.scalar(
-                select(CleaningConfig.id).where(
-                    CleaningConfig.owner_id == owner_id,
-                    CleaningConfig.name == data["name"],
-                    CleaningConfig.id != config_id,
-                )
-            )
+    @expose("/issue", methods=["GET"])
+    async def issue_form(self, request: Request) -> Response:
+        users = await in_thread(
+            lambda session: list(session.scalars(select(User).where(User.is_active).order_by(User.email)))
         )
-        if clash is not None:
-            raise Conflict(f"name: the owner already has a config named {data['name']!r}")
+        context = {"users": users, "csrf_token": csrf_token(request), "title": "Issue an API token"}
+        return await self.templates.TemplateResponse(request, "admin/token_issue.html", context)
 
+    @expose("/issue", methods=["POST"])
+    async def issue(self, request: Request) -> Response:
+        """Make a token for a user and show it once; only its hash is kept."""
+        form = await posted_form(request)
+        require_role(request, self.writers, "issue API tokens")
+        user_id, name = str(form.get("user_id", "")), str(form.get("name", "")).strip() or "issued in the admin"
 
-class JobAdmin(ConsoleView, model=Job):
-    icon = "fa-solid fa-gears"
-    can_create = can_edit = can_delete = False
-    show_compact_lists = False
+        def issue(session: Session) -> tuple[str, User]:
+            actor = signed_in(session, request)
+            holder = session.get(User, int(user_id)) if user_id.isdigit() else None
+            if holder is None or not holder.is_active:
+                raise HTTPException(status_code=400, detail="user: choose an active user")
+            token = issue_token(session=session, user=holder, name=name)
+            audit.record(
+                session=session, actor=actor, action="token.issue", target_type="user", ids=[holder.id],
+                outcome={"via": "admin", "prefix": token[:12], "name": name[:100]},
+                detail=f"API token for {holder.email}",
+            )  # fmt: skip
+            return token, holder
 
-    column_list = [
-        Job.id, Job.status, Job.progress, Job.owner, Job.dataset, Job.config, Job.config_version, Job.attempts,
-        Job.created_at, Job.queued_at, Job.started_at, Job.finished_at, Job.rows_in, Job.rows_out,
-        Job.error_message,
-    ]
-    column_details_list = [
-        Job.id, Job.status, Job.progress, Job.owner, Job.dataset, Job.config, Job.config_version, Job.task_id,
-        Job.attempts, Job.cancel_requested, Job.created_at, Job.queued_at, Job.started_at, Job.heartbeat_at,
-        Job.finished_at, Job.rows_in, Job.rows_out, Job.retry_of_id, Job.rerun_of_id, Job.steps, Job.report,
-        Job.preview, Job.error_message, Job.error_traceback, Job.events,
-    ]
-    column_searchable_list = [Job.status, Job.task_id, Job.error_message, "owner.email", "dataset.name"]
-    column_sortable_list = [
-        Job.id, Job.status, Job.progress, Job.attempts, Job.created_at, Job.queued_at, Job.started_at,
-        Job.finished_at, Job.rows_in, Job.rows_out,
-    ]
-    column_default_sort = [(Job.created_at, True), (Job.id, True)]
-    column_labels = {
-        Job.id: "Id", Job.status: "Status", Job.progress: "Progress", Job.owner: "Owner", Job.dataset: "Dataset",
-        Job.config: "Config", Job.config_version: "Config version", Job.attempts: "Attempts",
-        Job.cancel_requested: "Cancel requested", Job.report: "Report", Job.preview: "Preview",
-        Job.events: "Events", Job.created_at: "Created",
-        Job.queued_at: "Queued", Job.started_at: "Started", Job.heartbeat_at: "Heartbeat",
-        Job.finished_at: "Finished", Job.rows_in: "Rows in", Job.rows_out: "Rows out",
-        Job.error_message: "Error", Job.error_traceback: "Traceback", Job.retry_of_id: "Requeue of job",
-        Job.rerun_of_id: "Re-run of job", Job.steps: "Steps (snapshot)", Job.task_id: "Celery task id",
-    }
-    column_formatters = {
-        Job.status: _show(str),
-        Job.progress: _show(lambda progress: f"{progress}%"),
-    }
-    column_formatters_detail = {
-        **column_formatters,
-        Job.steps: _show(_json),
-        Job.report: _show(_json),
-        Job.preview: _show(_preview),
-        Job.error_traceback: _show(_text),
-        Job.events: lambda job, attribute: [
-            f"{_when(event.at)}  {event.level}  {event.message}" for event in job.events
-        ],
-    }
+        token, holder = await in_thread(issue)
+        context = {"token": token, "holder": holder, "title": "API token issued"}
+        response = await self.templates.TemplateResponse(request, "admin/token_issued.html", context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @expose("/{pk:int}/revoke", methods=["POST"])
+    async def revoke(self, request: Request) -> Response:
+        await posted_form(request)
+        require_role(request, self.writers, "revoke API tokens")
+        token_id = int(request.path_params["pk"])
+
+        def revoke(session: Session) -> None:
+            actor = signed_in(session, request)
+            token = session.get(ApiToken, token_id)
+            if token is None:
+                raise HTTPException(status_code=404, detail=f"API token {token_id} does not exist.")
+            revoke_token(session=session, token_id=token.id, user=token.user)
+            audit.record(
+                session=session, actor=actor, action="token.revoke", target_type="api_token", ids=[token.id],
+                outcome={"via": "admin", "prefix": token.prefix},
+                detail=f"API token {token.prefix}… of {token.user.email}",
+            )  # fmt: skip
+
+        await in_thread(revoke)
+        return RedirectResponse(request.url_for("admin:details", identity=self.identity, pk=token_id), status_code=303)

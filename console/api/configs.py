@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from console.api.schemas import ConfigCreate, ConfigPublic, ConfigUpdate
+from console.api.schemas import ConfigCreate, ConfigPreviewPublic, ConfigPreviewRequest, ConfigPublic, ConfigUpdate
 from console.core.errors import Conflict
-from console.core.models import CleaningConfig
-from console.deps import CurrentUser, OwnedConfig, SessionDep
+from console.core.models import CleaningConfig, Dataset
+from console.deps import CurrentUser, OwnedConfig, SessionDep, get_owned
+from console.previewing import preview_steps
 from console.validation import validated_steps
 
 router = APIRouter(prefix="/configs", tags=["configs"])
@@ -25,6 +26,14 @@ def create_config(body: ConfigCreate, session: SessionDep, user: CurrentUser) ->
     session.add(config)
     _flush_unique(session, config.name)
     return config
+
+
+@router.post("/preview", response_model=ConfigPreviewPublic)
+def preview_config(body: ConfigPreviewRequest, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    """The steps run on the first `limit` rows of the dataset, in this process: before and after rows, and the report."""
+    dataset = get_owned(session, user, Dataset, body.dataset_id, "dataset")
+    steps = body.steps if body.config_id is None else get_owned(session, user, CleaningConfig, body.config_id, "config").steps
+    return preview_steps(session=session, dataset=dataset, steps=steps, limit=body.limit)
 
 
 @router.get("", response_model=list[ConfigPublic])

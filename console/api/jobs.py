@@ -5,19 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from console.api.schemas import BulkAction, BulkOutcome, JobCreate, JobError, JobPublic, Preview
-from console.core import jobs, storage
+from console import job_actions
+from console.api.schemas import BulkOutcome, BulkRequest, BulkResult, JobCreate, JobError, JobPublic, Preview
+from console.core import bulk, jobs, storage
 from console.core.db import session_scope
-from console.core.errors import ConsoleError, InvalidTransition
-from console.core.models import CleaningConfig, Dataset, Job, JobStatus, User
+from console.core.errors import Invalid, InvalidTransition
+from console.core.models import CleaningConfig, Dataset, Job, JobOutput, JobStatus, OutputFormat, StoredFile, User
 from console.deps import CurrentUser, OwnedJob, SessionDep, get_owned
 from console.validation import check_steps_for_dataset, validated_steps
+from worker.cleaning.formulas import neutralize_csv
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+OUTPUT_MEDIA_TYPES = (
+    "text/csv",
+    "application/vnd.apache.parquet",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
 
 
 @router.post("", status_code=202, response_model=JobPublic)
@@ -50,11 +57,28 @@ def get_job(job: OwnedJob) -> JobPublic:
     return job_public(job)
 
 
-@router.get("/{job_id}/output", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
-def download_output(job: OwnedJob) -> StreamingResponse:
-    file_id = _output_of(job)
-    headers = {"Content-Disposition": f'attachment; filename="job-{job.id}-cleaned.csv"'}
-    return StreamingResponse(_stream_file(file_id), media_type="text/csv; charset=utf-8", headers=headers)
+@router.get(
+    "/{job_id}/output",
+    response_class=StreamingResponse,
+    responses={200: {"content": {media: {} for media in OUTPUT_MEDIA_TYPES}}},
+)
+def download_output(
+    job: OwnedJob,
+    session: SessionDep,
+    format: Annotated[OutputFormat, Query(description="csv (default), parquet or xlsx")] = OutputFormat.CSV,
+    neutralize: Annotated[
+        bool, Query(description="csv: prefix formula-looking cells with ' (xlsx always is; not for parquet)")
+    ] = False,
+) -> StreamingResponse:
+    stored = _output_file(session, job, format)
+    if neutralize and format == OutputFormat.PARQUET:
+        raise Invalid("neutralize: a parquet file holds typed values, not formulas; it applies to csv and xlsx")
+    chunks = _stream_file(stored.id)
+    if neutralize and format == OutputFormat.CSV:
+        chunks = neutralize_csv(chunks)
+    media_type = "text/csv; charset=utf-8" if format == OutputFormat.CSV else stored.content_type
+    headers = {"Content-Disposition": f'attachment; filename="job-{job.id}-cleaned.{format.value}"'}
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
 
 
 @router.get("/{job_id}/preview", response_model=Preview)
@@ -65,59 +89,71 @@ def preview_output(job: OwnedJob, limit: Annotated[int, Query(ge=1, le=1000)] = 
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobPublic)
-def cancel_job(job: OwnedJob, session: SessionDep) -> JobPublic:
-    return job_public(jobs.cancel(session=session, job=job))
+def cancel_job(job: OwnedJob, session: SessionDep, user: CurrentUser) -> JobPublic:
+    return job_public(_act_on_one(session, user, "cancel", job))
 
 
 @router.post("/{job_id}/requeue", status_code=202, response_model=JobPublic)
 def requeue_job(job: OwnedJob, session: SessionDep, user: CurrentUser) -> JobPublic:
-    return job_public(jobs.requeue(session=session, job=job, by=user))
+    return job_public(_act_on_one(session, user, "requeue", job))
 
 
 @router.post("/{job_id}/rerun", status_code=202, response_model=JobPublic)
 def rerun_job(job: OwnedJob, session: SessionDep, user: CurrentUser) -> JobPublic:
-    return job_public(_rerun(session, job, user))
+    return job_public(_act_on_one(session, user, "rerun", job))
 
 
-@router.post("/bulk", status_code=202, response_model=list[BulkOutcome])
-def bulk_action(body: BulkAction, session: SessionDep, user: CurrentUser) -> list[BulkOutcome]:
-    return [_bulk_one(session, user, body, job_id) for job_id in dict.fromkeys(body.ids)]
-
-
-def _bulk_one(session: SessionDep, user: User, body: BulkAction, job_id: int) -> BulkOutcome:
-    try:
-        job = get_owned(session, user, Job, job_id, "job")
-    except ConsoleError as exc:
-        return BulkOutcome(id=job_id, outcome="not_found", detail=str(exc.detail))
-    finished = job.is_finished
-    if (body.action == "cancel") == finished:
-        need = "unfinished" if body.action == "cancel" else "finished"
-        return BulkOutcome(id=job_id, outcome="skipped", detail=f"job is {job.status}; {body.action} needs an {need} job")
+@router.post("/bulk", status_code=202, response_model=BulkResult, responses={200: {"description": "a dry run"}})
+def bulk_action(body: BulkRequest, session: SessionDep, user: CurrentUser, response: Response) -> BulkResult:
+    """Act on the jobs named by `ids` or on every job matching `filter`; a `dry_run` changes nothing (200)."""
+    job_filter = bulk.JobFilter.from_params(body.filter.model_dump(exclude_none=True)) if body.filter else None
     if body.dry_run:
-        return BulkOutcome(id=job_id, outcome="would_do", detail=f"would {body.action} job {job_id}")
-    try:
-        if body.action == "cancel":
-            done = jobs.cancel(session=session, job=job)
-            return BulkOutcome(id=job_id, outcome="done", detail=f"job is {done.status}")
-        new = jobs.requeue(session=session, job=job, by=user) if body.action == "requeue" else _rerun(session, job, user)
-    except ConsoleError as exc:
-        session.rollback()
-        return BulkOutcome(id=job_id, outcome="skipped", detail=str(exc.detail))
-    return BulkOutcome(id=job_id, outcome="done", detail=f"new job {new.id} is {new.status}", new_job_id=new.id)
+        response.status_code = 200
+        outcomes = bulk.preview(
+            job_actions.plan(session=session, actor=user, action=body.action, ids=body.ids, job_filter=job_filter)
+        )
+    else:
+        outcomes, _ = job_actions.perform(
+            session=session, actor=user, action=body.action, ids=body.ids, job_filter=job_filter, via="api"
+        )
+    counts = job_actions.summary(outcomes, via="api")
+    return BulkResult(
+        action=body.action,
+        dry_run=body.dry_run,
+        matched=len(outcomes),
+        acted=sum(outcome.outcome in ("done", "would_do") for outcome in outcomes),
+        skipped=counts["skipped"],
+        not_found=counts["not_found"],
+        results=[BulkOutcome(**outcome.as_dict()) for outcome in outcomes],
+    )
 
 
-def _rerun(session: SessionDep, job: Job, user: User) -> Job:
-    if job.config is None:
-        raise InvalidTransition(f"the config of job {job.id} was deleted; requeue it to run its snapshot again")
-    steps = validated_steps(job.config.steps)
-    check_steps_for_dataset(steps, job.dataset)
-    return jobs.rerun(session=session, job=job, by=user, steps=steps)
+def _act_on_one(session: SessionDep, user: User, action: str, job: Job) -> Job:
+    """The action through the same path as a bulk one (audited); a refusal is a 409 that says why."""
+    (outcome,), _ = job_actions.perform(session=session, actor=user, action=action, ids=[job.id], via="api")
+    if outcome.outcome != "done":
+        raise InvalidTransition(outcome.detail)
+    acted_on = session.get(Job, outcome.new_job_id or job.id)
+    assert acted_on is not None
+    return acted_on
 
 
 def _output_of(job: Job) -> int:
     if job.status != JobStatus.SUCCEEDED or job.output_file_id is None:
         raise InvalidTransition(f"job {job.id} is {job.status}; only a succeeded job has an output")
     return job.output_file_id
+
+
+def _output_file(session: SessionDep, job: Job, format: OutputFormat) -> StoredFile:
+    """The job's file in that format; InvalidTransition (409) saying why when there is none."""
+    csv_id = _output_of(job)
+    row = session.get(JobOutput, (job.id, format.value))
+    if row is not None:
+        return row.file
+    if format == OutputFormat.CSV:  # jobs finished before outputs were recorded per format
+        return session.get_one(StoredFile, csv_id)
+    reason = ((job.report or {}).get("outputs") or {}).get(format.value) or "it finished before that format was written"
+    raise InvalidTransition(f"job {job.id} has no {format.value} output: {reason}")
 
 
 def _stream_file(file_id: int) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import ColumnElement, and_, func, insert, or_, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from console.core import queue
@@ -74,14 +74,62 @@ def transition(
     return moved
 
 
-def claim(*, session: Session, job_id: int, lease: str, attempt: int, stale_seconds: float) -> bool:
+def claim(
+    *, session: Session, job_id: int, lease: str, attempt: int, stale_seconds: float, by: str | None = None
+) -> bool:
     """Take the job for a run holding `lease`: from pending or queued, or from running when the
-    heartbeat of the run that had it is older than `stale_seconds` (its worker is gone)."""
+    heartbeat of the run that had it is older than `stale_seconds` (its worker is gone).
+    `by` (host and process) goes into the job's log, so operators see where each attempt ran."""
     stale = Job.heartbeat_at < func.clock_timestamp() - timedelta(seconds=stale_seconds)
     free = or_(Job.status != S.RUNNING.value, and_(Job.status == S.RUNNING.value, or_(Job.heartbeat_at.is_(None), stale)))
+    reason = f"attempt {attempt}" + (f" on {by}" if by else "")
     return transition(
-        session=session, job_id=job_id, to=S.RUNNING, reason=f"attempt {attempt}", only_if=free, lease=lease, attempts=attempt
+        session=session, job_id=job_id, to=S.RUNNING, reason=reason, only_if=free, lease=lease, attempts=attempt
     )
+
+
+def fail_worker_lost(*, session: Session, job_id: int, attempts: int, only_if: ColumnElement[bool] | None = None) -> bool:
+    """End a job whose worker stopped on every attempt as `failed` with "worker lost"; flushes."""
+    message = (
+        f"worker lost: the job was started {attempts} time{'s' if attempts != 1 else ''} and its worker stopped "
+        "each time (killed, out of memory, or past the hard time limit)"
+    )
+    return transition(
+        session=session, job_id=job_id, to=S.FAILED, reason="worker lost", only_if=only_if, error_message=message
+    )
+
+
+# Serialises the fairness check and claim of one owner's jobs across workers (pg_advisory_xact_lock(key, owner)).
+_FAIRNESS_LOCK = 0x6A6F6273
+
+
+def running_count(*, session: Session, owner_id: int, stale_seconds: float) -> int:
+    """The owner's jobs running right now (a stale heartbeat means the worker is gone: not counted)."""
+    alive = Job.heartbeat_at >= func.clock_timestamp() - timedelta(seconds=stale_seconds)
+    query = select(func.count()).where(Job.owner_id == owner_id, Job.status == S.RUNNING.value, alive)
+    return int(session.execute(query).scalar_one())
+
+
+def must_wait_turn(*, session: Session, job: Job, limit: int, stale_seconds: float) -> int | None:
+    """Whether `job` must let another user's job go first; returns its owner's running count when so.
+
+    A user at `limit` running jobs waits while another user under the limit has a job queued;
+    alone, a user uses every free worker. Takes a transaction-scoped advisory lock on the owner,
+    so call it in the transaction that then claims the job. Flushes nothing.
+    """
+    session.execute(select(func.pg_advisory_xact_lock(_FAIRNESS_LOCK, job.owner_id)))
+    running = running_count(session=session, owner_id=job.owner_id, stale_seconds=stale_seconds)
+    if running < limit:
+        return None
+    other = Job.__table__.alias("other_running")
+    alive = other.c.heartbeat_at >= func.clock_timestamp() - timedelta(seconds=stale_seconds)
+    others_running = (
+        select(func.count())
+        .where(other.c.owner_id == Job.owner_id, other.c.status == S.RUNNING.value, alive)
+        .scalar_subquery()
+    )
+    waiting = exists().where(Job.status == S.QUEUED.value, Job.owner_id != job.owner_id, others_running < limit)
+    return running if session.execute(select(waiting)).scalar() else None
 
 
 def record_event(*, session: Session, job_id: int, message: str, level: str = "INFO") -> None:
@@ -124,18 +172,33 @@ def submit(
     return job
 
 
-def send(*, session: Session, job: Job) -> bool:
-    """Send the job's message and mark it queued; commits. Returns False (job stays pending) if the send failed."""
+def send(*, session: Session, job: Job, queue_name: str | None = None) -> bool:
+    """Send the job's message (to `queue_name`, default the configured queue) and mark it queued; commits.
+
+    Returns False (job stays pending) if the send failed.
+    """
     try:
-        queue.send(queue.PROCESS_JOB, args=[job.id], task_id=job.task_id)
+        priority = dispatch_priority(session=session, job=job)
+        queue.send(queue.PROCESS_JOB, args=[job.id], task_id=job.task_id, queue=queue_name, priority=priority)
     except Exception as exc:  # the broker client raises many kinds; all mean "not sent"
         record_event(session=session, job_id=job.id, level="WARNING", message=f"not sent yet, broker unavailable: {exc}")
         session.commit()
         return False
-    transition(session=session, job_id=job.id, to=S.QUEUED)
+    transition(session=session, job_id=job.id, to=S.QUEUED, sent_at=func.clock_timestamp())
     session.commit()
     session.refresh(job)
     return True
+
+
+def dispatch_priority(*, session: Session, job: Job) -> int:
+    """The job's message priority: how many of its owner's unfinished jobs came before it, up to 9.
+
+    Workers take priority 0 first, so a user's first job waits behind other users' first jobs,
+    not behind a burst of someone else's: jobs from different users interleave in the queue.
+    """
+    unfinished = [S.PENDING.value, S.QUEUED.value, S.RUNNING.value]
+    earlier = select(func.count()).where(Job.owner_id == job.owner_id, Job.id < job.id, Job.status.in_(unfinished))
+    return min(int(session.execute(earlier).scalar_one()), 9)
 
 
 def cancel(*, session: Session, job: Job) -> Job:
@@ -153,7 +216,15 @@ def cancel(*, session: Session, job: Job) -> Job:
     ):
         session.commit()
     else:
-        session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+        unfinished = Job.status.in_([S.PENDING.value, S.QUEUED.value, S.RUNNING.value])
+        flagged = session.execute(
+            update(Job).where(Job.id == job.id, unfinished).values(cancel_requested=True).returning(Job.id)
+        ).first()
+        if flagged is None:
+            # It finished between our look and the flag: its final state stands.
+            session.rollback()
+            session.refresh(job)
+            raise InvalidTransition(f"job {job.id} is already {job.status}; only unfinished jobs can be cancelled")
         record_event(session=session, job_id=job.id, message="cancel requested; the worker stops it")
         session.commit()
         try:

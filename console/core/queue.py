@@ -7,6 +7,7 @@ registers the implementations under the same names.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -26,7 +27,23 @@ celery_app = Celery("console")
 def configure_celery(settings: Settings) -> Celery:
     """Point the shared Celery app at this process's broker and queue."""
     settings.require_services("REDIS_URL")
-    transport = {"visibility_timeout": settings.BROKER_VISIBILITY_TIMEOUT}
+    visibility = settings.BROKER_VISIBILITY_TIMEOUT
+    transport = {
+        "visibility_timeout": visibility,
+        # Messages a dead worker held come back after the visibility timeout; look for them
+        # often enough that "after" means soon after (kombu's default sweep is every ~100 s).
+        "unacked_restore_interval": max(1, min(10, visibility // 10)),
+        "unacked_restore_throttle": 1,
+        # A broker gone without closing its connections must not hang a publish (and a web request).
+        "socket_timeout": 10,
+        "socket_connect_timeout": 3,
+        # Ten lists per queue, taken 0 first: a job's priority is its rank among its owner's
+        # unfinished jobs (jobs.dispatch_priority), so users' jobs interleave.
+        "priority_steps": list(range(10)),
+    }
+    previous = (celery_app.conf.broker_url, celery_app.conf.task_default_queue)
+    if previous[0] is not None and previous != (settings.REDIS_URL, settings.CELERY_QUEUE):
+        _forget_configuration()
     celery_app.conf.update(
         broker_url=settings.REDIS_URL,
         broker_transport_options=transport,
@@ -49,16 +66,29 @@ def configure_celery(settings: Settings) -> Celery:
         # Web requests must answer fast when Redis is down; the reconciler sends later.
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
         timezone="UTC",
-        beat_schedule={
-            "reconcile": {"task": RECONCILE, "schedule": settings.RECONCILE_EVERY_SECONDS, "options": {"expires": 60}}
-        },
+        # The reconciler is not a beat entry: a task would wait behind the very backlog it has to
+        # look past. Workers started with `--beat` run it in a thread (worker.reconciler).
+        beat_schedule={},
     )
     return celery_app
 
 
-def send(name: str, *, args: list[Any], task_id: str | None = None, queue: str | None = None) -> None:
-    """Send one task message by name; raises whatever the broker raises when it cannot be reached."""
-    celery_app.send_task(name, args=args, task_id=task_id, queue=queue or celery_app.conf.task_default_queue)
+def _forget_configuration() -> None:
+    """Forget what Celery built from the previous broker and queue (its connection pool, the queue
+    table), so a process configured again sends where it is now told to. kombu keeps pools per
+    broker URL, so the old one is left for whoever still uses it."""
+    celery_app._pool = None
+    celery_app.__dict__.pop("amqp", None)
+
+
+def send(
+    name: str, *, args: list[Any], task_id: str | None = None, queue: str | None = None, priority: int | None = None
+) -> None:
+    """Send one task message by name (`priority` 0, the default, is taken first, 9 last); raises
+    whatever the broker raises when it cannot be reached."""
+    celery_app.send_task(
+        name, args=args, task_id=task_id, queue=queue or celery_app.conf.task_default_queue, priority=priority
+    )
 
 
 def revoke_running(task_id: str) -> None:
@@ -70,17 +100,46 @@ def revoke_running(task_id: str) -> None:
     celery_app.control.revoke(task_id, terminate=True, signal="SIGUSR1")
 
 
-def queued_task_ids(queue_name: str) -> set[str] | None:
-    """Task ids of the messages Redis holds for `queue_name` (waiting or delivered, not yet acknowledged).
+# kombu keeps a message with priority p > 0 in the list "<queue>\x06\x16<p>".
+_PRIORITY_SEP = "\x06\x16"
 
-    None when Redis cannot be asked. Reads kombu's Redis layout: the queue is a list, and
-    delivered messages wait in the `unacked` hash until acknowledged.
+
+@dataclass(frozen=True)
+class BrokerHolds:
+    """Task ids of the messages Redis holds: waiting in the queue, or delivered and not yet acknowledged
+    (running, prefetched, or held by a worker until a retry's countdown ends)."""
+
+    waiting: set[str]
+    unacked: set[str]
+
+    @property
+    def all(self) -> set[str]:
+        return self.waiting | self.unacked
+
+
+def broker_holds(queue_name: str) -> BrokerHolds | None:
+    """What Redis holds for `queue_name`; None when Redis cannot be asked.
+
+    Reads kombu's Redis layout: the queue is a list (one per priority), and delivered messages
+    wait in the `unacked` hash until acknowledged.
     """
     try:
         client = redis.Redis.from_url(celery_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
-        raw = client.lrange(queue_name, 0, -1) + list(client.hvals("unacked"))
+        lists = [queue_name, *(key.decode() for key in client.scan_iter(f"{queue_name}{_PRIORITY_SEP}*"))]
+        waiting = [item for name in lists for item in client.lrange(name, 0, -1)]
+        unacked = list(client.hvals("unacked"))
     except redis.RedisError:
         return None
+    return BrokerHolds(waiting=_task_ids(waiting), unacked=_task_ids(unacked, queue_name))
+
+
+def queued_task_ids(queue_name: str) -> set[str] | None:
+    """Task ids of every message Redis holds for `queue_name` (waiting or unacknowledged); None when unreachable."""
+    holds = broker_holds(queue_name)
+    return None if holds is None else holds.all
+
+
+def _task_ids(raw: list[bytes], queue_name: str | None = None) -> set[str]:
     ids: set[str] = set()
     for item in raw:
         try:
@@ -88,6 +147,8 @@ def queued_task_ids(queue_name: str) -> set[str] | None:
         except ValueError:
             continue
         if isinstance(message, list):  # unacked entries are [message, exchange, routing_key]
+            if queue_name is not None and len(message) > 2 and message[2] not in (queue_name, None, ""):
+                continue
             message = message[0]
         task_id = message.get("headers", {}).get("id") if isinstance(message, dict) else None
         if task_id:

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     FLOWER_URL: str = "http://127.0.0.1:5555"
     DATA_DIR: Path = Path("data")
 
+    # Fairness: while another user has a job waiting, a user runs at most this many jobs at once
+    # (alone, a user may use every free worker).
+    JOBS_PER_USER_RUNNING: int = Field(default=2, ge=1)
+    # A job handed back because its owner is at that limit comes round again after this long.
+    JOB_HANDBACK_SECONDS: float = Field(default=2, gt=0)
+    # Whether the workspace offers a sign-up page; admins create users either way (/admin, the CLI).
+    ALLOW_SIGNUP: bool = False
+
     @field_validator("DATABASE_URL")
     @classmethod
     def _database_url_is_postgres(cls, value: str | None) -> str | None:
@@ -88,6 +96,14 @@ class Settings(BaseSettings):
                 "time limits must satisfy JOB_SOFT_TIME_LIMIT < JOB_TIME_LIMIT < BROKER_VISIBILITY_TIMEOUT, got "
                 f"{self.JOB_SOFT_TIME_LIMIT} / {self.JOB_TIME_LIMIT} / {self.BROKER_VISIBILITY_TIMEOUT}"
             )
+        # Delayed retries (a busy job, a handed-back job) wait unacknowledged in a worker; past the
+        # visibility timeout Redis would deliver them a second time.
+        for name in ("JOB_STALE_SECONDS", "JOB_HANDBACK_SECONDS"):
+            if getattr(self, name) >= self.BROKER_VISIBILITY_TIMEOUT:
+                raise ValueError(
+                    f"{name} ({getattr(self, name)}) must be shorter than BROKER_VISIBILITY_TIMEOUT "
+                    f"({self.BROKER_VISIBILITY_TIMEOUT})"
+                )
         if self.JOB_STALE_SECONDS < 3 * self.JOB_HEARTBEAT_SECONDS:
             raise ValueError(
                 f"JOB_STALE_SECONDS ({self.JOB_STALE_SECONDS}) must be at least 3 x JOB_HEARTBEAT_SECONDS "

@@ -41,6 +41,12 @@ def cast(df: pd.DataFrame, step: Cast) -> tuple[pd.DataFrame, StepReport]:
     return out, make_report(step.op, df, out, summary, lost, {"types": dict(step.columns), "errors": step.errors})
 
 
+def failures(column: pd.Series, target: str, fmt: str | None = None) -> pd.Series:
+    """The values of ``column`` that a cast to ``target`` could not convert."""
+    converted = _CONVERTERS[target](column, fmt)
+    return column[as_mask(column.notna()) & as_mask(converted.isna())]
+
+
 def _failure(name: str, target: str, bad: pd.Series, fmt: str | None) -> str:
     hint = f" with format {fmt!r}" if fmt else ""
     if target in ("datetime", "date") and not fmt:

@@ -49,10 +49,10 @@ def count_changed(before: pd.Series, after: pd.Series) -> int:
     if type_name(before) != type_name(after):
         before, after = before.astype("str"), after.astype("str")
     was, now = before.isna().to_numpy(), after.isna().to_numpy()
-    both = ~was & ~now
-    values_before = before.to_numpy(dtype=object)[both]
-    values_after = after.to_numpy(dtype=object)[both]
-    return int((was != now).sum() + np.count_nonzero(values_before != values_after))
+    # Compared array to array (by position, never aligned on the index), in the columns' own types.
+    differ = before.array != after.array
+    differ = differ.to_numpy(dtype=bool, na_value=True) if hasattr(differ, "to_numpy") else np.asarray(differ, dtype=bool)
+    return int((was != now).sum() + np.count_nonzero(differ & ~was & ~now))
 
 
 def changed_cells(before: pd.DataFrame, after: pd.DataFrame, names: Iterable[str]) -> dict[str, int]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
+from . import re2
 from .errors import StepError
 from .kinds import type_name
 from .ops_common import as_mask, count, make_report, names_text, require_columns, show
@@ -125,8 +125,7 @@ def _contains(column: pd.Series, value: str) -> pd.Series:
 
 
 def _matches(column: pd.Series, value: str) -> pd.Series:
-    # A compiled pattern keeps Python's regex syntax (pyarrow would otherwise use RE2).
-    return _as_text(column).str.contains(re.compile(value), na=False)
+    return re2.search(column, "filter_rows", value)
 
 
 _MATCHERS: dict[str, Callable[[pd.Series, Any], pd.Series]] = {

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from .kinds import type_name
+from .ops_cast import failures
 from .report import json_safe
 from .writing import csv_cells
 
@@ -14,12 +15,15 @@ TOP = 5
 
 
 def profile(frame: pd.DataFrame, types: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """``{column: {"type", "missing", "distinct", "min", "max", "top"}}``.
+    """``{column: {"type", "missing", "distinct", "min", "max", "top"}}``, and for text columns
+    ``cast_failures``.
 
     Numbers and datetimes get min/max (datetimes as ISO text) and an empty ``top``; text and
     booleans get min/max None and ``top``: up to five ``[value, count]`` pairs, most frequent
     first (ties by value), each value as written to CSV. ``types`` (from the reader) wins over
-    the dtype, so a column read as text stays text here.
+    the dtype, so a column read as text stays text here. ``cast_failures``:
+    ``{"integer": {"count", "first"}, "float": {...}}``, how many values a cast to that type
+    could not convert and the first of them, so a config can be checked before it runs.
     """
     types = types or {}
     return {str(name): _column(frame[name], types.get(str(name)) or type_name(frame[name])) for name in frame.columns}
@@ -35,6 +39,8 @@ def _column(column: pd.Series, kind: str) -> dict[str, Any]:
         "top": [],
     }
     values = column.dropna()
+    if kind == "text" and type_name(column) == "text":
+        stats["cast_failures"] = {target: _failures(values, target) for target in ("integer", "float")}
     if values.empty:
         return stats
     if kind in ("integer", "float", "datetime") and type_name(column) == kind:
@@ -42,6 +48,11 @@ def _column(column: pd.Series, kind: str) -> dict[str, Any]:
     else:
         stats["top"] = _top(values)
     return stats
+
+
+def _failures(values: pd.Series, target: str) -> dict[str, Any]:
+    bad = failures(values, target)
+    return {"count": len(bad), "first": None if bad.empty else str(bad.iloc[0])}
 
 
 def _top(values: pd.Series) -> list[list[Any]]:

@@ -6,94 +6,196 @@ value: boolean, integer (nullable ``Int64``, so gaps never turn 3 into 3.0),
 float, ISO datetime, else text. A numeric-looking column with leading zeros
 ("007", zip codes) stays text. Duplicate header names get pandas' ``.1`` suffix.
 A row longer than the header is a ReadError; a shorter one is padded with missing.
+Plain files are parsed by pyarrow (see arrow_csv), others by pandas, with one result;
+types are decided with pyarrow's kernels on the text, never through Python objects.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
+import itertools
+import os
 import re
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from . import arrow_csv, dates
 from .errors import ReadError
-from .sniff import NOT_TEXT, SAMPLE_SIZE, sniff
+from .progress import OnProgress
+from .sniff import NOT_TEXT, SAMPLE_SIZE, head_text, sniff
+from .vocab import TYPES
 
 _CHUNK = 1 << 20
+_PARALLEL_ROWS = 50_000
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 _INTEGER = r"[+-]?\d+"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _LEADING_ZERO = r"[+-]?0\d.*"
 _DATETIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+_DATE = r"\d{4}-\d{2}-\d{2}"
 _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
 _TOO_MANY = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 @dataclass(frozen=True)
 class ReadResult:
+    """The typed frame; ``formats``: the datetime columns' formats as read (see dates.py)."""
+
     frame: pd.DataFrame
     encoding: str
     delimiter: str
     types: dict[str, str]
+    formats: dict[str, str] = field(default_factory=dict)
 
 
-def read_csv(path: str | Path) -> ReadResult:
+def read_csv(path: str | Path, *, on_progress: OnProgress | None = None) -> ReadResult:
     """Sniff, decode (the whole file is checked against the encoding guessed from its head,
     falling back from UTF-8 to Windows-1252 to latin-1), parse and type the file.
 
+    ``on_progress(phase, done, total)``: ``check`` and ``parse`` in bytes, ``type`` in columns
+    (see progress.py); it may be called from pyarrow's reader thread.
     Raises ReadError with a sentence a person understands when it is not a CSV.
     """
     path = Path(path)
     with path.open("rb") as handle:
         sniffed = sniff(handle.read(SAMPLE_SIZE))
-    encoding = _confirm_encoding(path, sniffed.encoding)
-    frame = _read_text(path, encoding, sniffed.delimiter)
-    types: dict[str, str] = {}
-    columns = {}
-    for name in frame.columns:
-        columns[name], types[str(name)] = infer_column(frame[name])
-    typed = pd.DataFrame(columns, index=frame.index) if columns else frame
-    return ReadResult(frame=typed, encoding=encoding, delimiter=sniffed.delimiter, types=types)
+    encoding = _confirm_encoding(path, sniffed.encoding, on_progress)
+    frame = _read_text(path, sniffed.delimiter, encoding, on_progress)
+    return _typed(frame, encoding, sniffed.delimiter, None, on_progress)
+
+
+def read_head(
+    chunks: Iterable[bytes], *, encoding: str, delimiter: str, limit: int, types: dict[str, str] | None = None
+) -> ReadResult:
+    """The first ``limit`` rows of a CSV given as byte chunks, reading no chunk past them.
+
+    Parsed as read_csv parses a whole file; each column takes its type from ``types``
+    (the whole file's, when known) or, without one, from the rows read.
+    """
+    text = head_text(chunks, encoding=encoding, delimiter=delimiter, limit=limit)
+    return _typed(_read_text(io.StringIO(text), delimiter, None), encoding, delimiter, types)
 
 
 def infer_column(column: pd.Series) -> tuple[pd.Series, str]:
     """The column converted to the narrowest type that holds all its values, and that type's name."""
-    values = column.dropna()
-    if values.empty:
+    if not column.notna().any():
         return column, "text"
-    stripped = values.str.strip()
-    lowered = stripped.str.lower()
-    if lowered.isin(_BOOLEANS.keys()).all():
-        return lowered.map(_BOOLEANS).astype("boolean").reindex(column.index), "boolean"
+    # pyarrow's kernels (RE2 matching, casts) on the text itself: no copies through Python objects.
+    stripped = pc.utf8_trim_whitespace(pa.array(column.array, type=pa.large_string()))
+    lowered = pc.utf8_lower(stripped) if _all_match(stripped, "(?i)true|false|yes|no") else None
+    # RE2's case folding is wider than lowering ("yeſ" matches): the lowered words decide.
+    if lowered is not None and pc.all(pc.is_in(pc.drop_null(lowered), value_set=pa.array(list(_BOOLEANS)))).as_py():
+        truth = pc.is_in(lowered, value_set=pa.array(["true", "yes"]))
+        return _series(pc.if_else(pc.is_null(lowered), None, truth), column, "boolean"), "boolean"
     numeric = _all_match(stripped, _FLOAT)
-    if numeric and stripped.str.fullmatch(_LEADING_ZERO).any():
+    if numeric and pc.any(pc.match_substring_regex(stripped, f"^(?:{_LEADING_ZERO})$")).as_py():
         return column, "text"
     if numeric and _all_match(stripped, _INTEGER):
-        numbers = pd.to_numeric(stripped)
-        if numbers.dtype.kind == "i":  # past int64 the values are identifiers: keep the text
-            return numbers.astype("Int64").reindex(column.index), "integer"
-        return column, "text"
+        try:  # the cast refuses a leading "+" (then pandas decides) and anything past int64
+            return _series(pc.cast(stripped, pa.int64()), column, "Int64"), "integer"
+        except pa.ArrowInvalid:
+            numbers = pd.to_numeric(column.str.strip())
+            if numbers.dtype.kind == "i":  # past int64 the values are identifiers: keep the text
+                return numbers.astype("Int64"), "integer"
+            return column, "text"
     if numeric:
-        return pd.to_numeric(stripped).astype("float64").reindex(column.index), "float"
+        return _series(pc.cast(stripped, pa.float64()), column, "float64"), "float"
     if _all_match(stripped, _DATETIME):
+        if _all_match(stripped, _DATE):
+            try:  # plain dates, the common case, parse many times faster in pyarrow
+                return _series(pc.cast(stripped, pa.timestamp("us")), column, "datetime64[us]"), "datetime"
+            except pa.ArrowInvalid:
+                pass  # an impossible date: pandas decides (and refuses it)
         try:
-            return pd.to_datetime(stripped, format="ISO8601").reindex(column.index), "datetime"
+            return pd.to_datetime(column.str.strip(), format="ISO8601"), "datetime"
         except (ValueError, OverflowError):  # impossible dates, mixed time zones
             return column, "text"
     return column, "text"
 
 
-def _all_match(values: pd.Series, pattern: str) -> bool:
-    # A cheap look at the head first: most text columns fail there.
-    return bool(values.iloc[:1000].str.fullmatch(pattern).all() and values.str.fullmatch(pattern).all())
+_PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 
 
-def _confirm_encoding(path: Path, guess: str) -> str:
+def _series(values: pa.Array | pa.ChunkedArray, like: pd.Series, dtype: str) -> pd.Series:
+    converted = values.to_pandas(types_mapper=_PANDAS_TYPES.get)
+    assert str(converted.dtype) == dtype, converted.dtype
+    return pd.Series(converted.array, index=like.index, name=like.name)
+
+
+def _typed(
+    frame: pd.DataFrame,
+    encoding: str,
+    delimiter: str,
+    wanted: dict[str, str] | None,
+    on_progress: OnProgress | None = None,
+) -> ReadResult:
+    types: dict[str, str] = {}
+    formats: dict[str, str] = {}
+    columns = {}
+    typed_count = itertools.count(1)
+
+    def one(name: Any) -> tuple[pd.Series, str, str | None]:
+        raw = frame[name]
+        column, kind = _as_type(raw, (wanted or {}).get(str(name)))
+        fmt = dates.read_format(raw.dropna().str.strip()) if kind == "datetime" else None
+        if on_progress is not None:
+            on_progress("type", next(typed_count), len(frame.columns))
+        return column, kind, fmt
+
+    # Columns are typed independently; pyarrow's kernels release the GIL, so two threads use two cores.
+    names = list(frame.columns)
+    if len(frame) >= _PARALLEL_ROWS and len(names) > 1:
+        with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="typing") as pool:
+            typed_columns = list(pool.map(one, names))
+    else:
+        typed_columns = [one(name) for name in names]
+    for name, (column, kind, fmt) in zip(names, typed_columns, strict=True):
+        columns[name], types[str(name)] = column, kind
+        if fmt:
+            formats[str(name)] = fmt
+    typed = pd.DataFrame(columns, index=frame.index) if columns else frame
+    return ReadResult(frame=typed, encoding=encoding, delimiter=delimiter, types=types, formats=formats)
+
+
+def _as_type(column: pd.Series, kind: str | None) -> tuple[pd.Series, str]:
+    """The column as ``kind`` when given and its values allow it, else as inferred."""
+    inferred, inferred_kind = infer_column(column)
+    if kind is None or kind == inferred_kind or kind not in TYPES:
+        return inferred, inferred_kind
+    stripped = column.str.strip()
+    try:
+        if kind == "text":
+            return column, kind
+        if kind == "boolean":
+            return stripped.str.lower().map(_BOOLEANS).astype("boolean"), kind
+        if kind in ("integer", "float"):
+            return pd.to_numeric(stripped).astype("Int64" if kind == "integer" else "float64"), kind
+        return pd.to_datetime(stripped, format="ISO8601"), kind
+    except (ValueError, TypeError, OverflowError):
+        return inferred, inferred_kind
+
+
+def _all_match(values: pa.Array | pa.ChunkedArray, pattern: str) -> bool:
+    """Whether every present value matches the whole pattern; a cheap look at the head first."""
+    anchored = f"^(?:{pattern})$"
+    head = pc.match_substring_regex(values[:1000], anchored)
+    return bool(pc.all(head).as_py() is not False and pc.all(pc.match_substring_regex(values, anchored)).as_py())
+
+
+def _confirm_encoding(path: Path, guess: str, on_progress: OnProgress | None = None) -> str:
     """Decode the whole file with the guess (made from its head); fall back from UTF-8 if needed."""
     candidates = {"utf-8": ["utf-8", "cp1252", "latin-1"], "cp1252": ["cp1252", "latin-1"]}.get(guess, [guess])
     for encoding in candidates:
-        failure = _decode_failure(path, encoding)
+        failure = _decode_failure(path, encoding, on_progress)
         if failure is None:
             return encoding
     if guess in ("utf-8", "cp1252"):
@@ -101,26 +203,38 @@ def _confirm_encoding(path: Path, guess: str) -> str:
     raise ReadError(f"the file starts like {guess} text but is not valid {guess}: {failure}")
 
 
-def _decode_failure(path: Path, encoding: str) -> str | None:
+def _decode_failure(path: Path, encoding: str, on_progress: OnProgress | None = None) -> str | None:
     decoder = codecs.getincrementaldecoder(encoding)()
-    offset = 0
+    offset, size = 0, path.stat().st_size
     with path.open("rb") as handle:
         try:
             while chunk := handle.read(_CHUNK):
                 decoder.decode(chunk)
                 offset += len(chunk)
+                if on_progress is not None and offset % (32 * _CHUNK) < _CHUNK:
+                    on_progress("check", offset, size)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             return f"{exc.reason} near byte {offset + exc.start:,}"
     return None
 
 
-def _read_text(path: Path, encoding: str, delimiter: str) -> pd.DataFrame:
+def _read_text(
+    source: Path | io.StringIO, delimiter: str, encoding: str | None, on_progress: OnProgress | None = None
+) -> pd.DataFrame:
+    fast = arrow_csv.read_text(
+        source if isinstance(source, Path) else source.getvalue().encode("utf-8"),
+        delimiter,
+        encoding or "utf-8",
+        on_progress=on_progress,
+    )
+    if fast is not None:
+        return fast
     with warnings.catch_warnings():
         # pandas only warns when the first data row is longer than the header.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str, index_col=False)
+            return pd.read_csv(source, sep=delimiter, encoding=encoding, dtype=str, index_col=False)
         except pd.errors.EmptyDataError as exc:
             raise ReadError("the file is empty: it has no header row") from exc
         except pd.errors.ParserWarning as exc:

@@ -34,12 +34,20 @@ class StepReport:
 
 @dataclass(frozen=True)
 class Report:
+    """The whole run. ``date_formats``: how each datetime column of the result is written (see dates.py)."""
+
     rows_in: int
     rows_out: int
     steps: list[StepReport] = field(default_factory=list)
+    date_formats: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows_in": self.rows_in, "rows_out": self.rows_out, "steps": [s.to_dict() for s in self.steps]}
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "steps": [s.to_dict() for s in self.steps],
+            "date_formats": dict(self.date_formats),
+        }
 
 
 def json_safe(value: Any) -> Any:

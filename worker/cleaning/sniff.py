@@ -91,7 +91,7 @@ def iter_rows(
     Quoted newlines stay inside their field; an empty field becomes None; a short
     row is padded with None to the header's width. Stops reading once it has enough.
     """
-    records = csv.reader(_lines(chunks, encoding), delimiter=delimiter, strict=False)
+    records = csv.reader(text_lines(chunks, encoding), delimiter=delimiter, strict=False)
     rows: list[list[str | None]] = []
     try:
         header = next((r for r in records if r), None)
@@ -110,7 +110,30 @@ def iter_rows(
     return header, rows
 
 
-def _lines(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
+def head_text(chunks: Iterable[bytes], *, encoding: str, delimiter: str, limit: int) -> str:
+    """The text of the header and the first ``limit`` records (quoted newlines and all), decoded
+    incrementally; no chunk past the one holding the last of those records is read."""
+    taken: list[str] = []
+
+    def tap() -> Iterator[str]:
+        for line in text_lines(chunks, encoding):
+            taken.append(line)
+            yield line
+
+    seen = 0
+    try:
+        for record in csv.reader(tap(), delimiter=delimiter, strict=False):
+            seen += bool(record)
+            if seen > limit:  # the header plus ``limit`` rows
+                break
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"the file is not valid {encoding} text (byte {exc.start} of a chunk)") from exc
+    except csv.Error as exc:
+        raise ReadError(f"the file is not a readable CSV: {exc}") from exc
+    return "".join(taken)
+
+
+def text_lines(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
     """Lines with their endings, split only on \\r, \\n and \\r\\n (as the csv module expects)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     pending = ""

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from .patterns import PatternError, check_pattern, re2_replacement
+
 
 def problem(reason: str) -> PydanticCustomError:
     """A validation error whose message is exactly ``reason``."""
@@ -125,9 +127,9 @@ class RegexReplace(_Step):
         pattern = info.data.get("pattern")
         if pattern is not None:
             try:
-                re.compile(pattern).sub(replacement, "")
-            except (re.error, IndexError) as exc:
-                raise problem(f"invalid replacement: {exc}") from None
+                re2_replacement(pattern, replacement)
+            except PatternError as exc:
+                raise problem(str(exc)) from None
         return replacement
 
 
@@ -256,10 +258,11 @@ class Sort(_Step):
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """The pattern if RE2 can run it (see :mod:`.patterns`); a validation error naming why otherwise."""
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise problem(f"invalid regular expression: {exc}") from None
+        return check_pattern(pattern)
+    except PatternError as exc:
+        raise problem(str(exc)) from None
 
 
 STEP_MODELS: dict[str, type[_Step]] = {

@@ -9,20 +9,49 @@ from typing import Any
 
 import pandas as pd
 
+from . import arrow_write, dates
+from .progress import OnProgress
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    """UTF-8, comma-separated, "\\n" line ends, no index; a missing cell is an empty field."""
+
+def write_csv(
+    df: pd.DataFrame,
+    path: str | Path,
+    formats: dict[str, str] | None = None,
+    *,
+    on_progress: OnProgress | None = None,
+) -> None:
+    """UTF-8, comma-separated, "\\n" line ends, no index; a missing cell is an empty field.
+
+    Datetime columns are written in their ``formats`` (``Report.date_formats``), else ISO 8601.
+    The bytes are pandas' ``to_csv``'s; pyarrow's kernels write them when they can (see
+    arrow_write). ``on_progress("write", rows_done, rows)`` is called as blocks of rows are written.
+    """
+    df = dates.formatted(df, formats)
+    renderers = arrow_write.render(df)
+    if renderers is None:
+        pandas_csv(df, path)
+        if on_progress is not None:
+            on_progress("write", len(df), len(df))
+        return
+    on_rows = None if on_progress is None else lambda done, total: on_progress("write", done, total)
+    with Path(path).open("wb") as handle:
+        arrow_write.write(df, handle, renderers, on_rows=on_rows)
+
+
+def pandas_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """The reference writer: what write_csv's output must equal byte for byte."""
     df.to_csv(path, index=False, na_rep="", encoding="utf-8", lineterminator="\n")
 
 
-def frame_preview(df: pd.DataFrame, limit: int) -> dict[str, Any]:
+def frame_preview(df: pd.DataFrame, limit: int, formats: dict[str, str] | None = None) -> dict[str, Any]:
     """``{"columns": [...], "rows": [[...], ...]}``: each cell as written to CSV, missing as None."""
     head = df.head(max(limit, 0))
-    return {"columns": [str(c) for c in df.columns], "rows": csv_cells(head)}
+    return {"columns": [str(c) for c in df.columns], "rows": csv_cells(head, formats)}
 
 
-def csv_cells(df: pd.DataFrame) -> list[list[str | None]]:
+def csv_cells(df: pd.DataFrame, formats: dict[str, str] | None = None) -> list[list[str | None]]:
     """Every cell of ``df`` as the text write_csv puts in the file; None where the cell is missing."""
+    df = dates.formatted(df, formats)
     if df.empty:
         return [[] for _ in range(len(df))] if len(df.columns) == 0 else []
     text = df.to_csv(index=False, header=False, na_rep="", lineterminator="\n")

@@ -298,6 +298,12 @@ def test_every_op_in_the_design_table_is_known() -> None:
 
 COLUMNS = ["name", "age", "city", "zip"]
 TYPES = {"name": "text", "age": "integer", "city": "text", "zip": "text"}
+# As the profile of a file whose zip codes keep leading zeros ("02134") and whose cities are words.
+NONE_FAIL = {"count": 0, "first": None}
+PROFILE = {
+    "city": {"type": "text", "cast_failures": {"integer": {"count": 3, "first": "Paris"}, "float": {"count": 3, "first": "Paris"}}},
+    "zip": {"type": "text", "cast_failures": {"integer": NONE_FAIL, "float": NONE_FAIL}},
+}
 
 COLUMN_CASES = [
     ("typo", [{"op": "drop_columns", "columns": ["agee"]}], "step 1 (drop_columns): columns: no column 'agee'; did you mean 'age'?"),
@@ -332,10 +338,16 @@ COLUMN_CASES = [
         "step 1 (fill_missing): columns: column 'city' holds text values; median needs numbers",
     ),
     (
-        "strict cast of text to integer",
-        [{"op": "cast", "columns": {"zip": "integer"}}],
-        "step 1 (cast): columns: column 'zip' holds text values; a cast to integer with errors 'fail' "
-        "stops at the first value that is not a number (use errors 'coerce')",
+        "strict cast of words to integer",
+        [{"op": "cast", "columns": {"city": "integer"}}],
+        "step 1 (cast): columns: column 'city' holds text values and 3 of them are not whole numbers "
+        "(the first is 'Paris'); a cast to integer with errors 'fail' stops there (use errors 'coerce')",
+    ),
+    (
+        "strict cast of renamed words to float",
+        [{"op": "rename_columns", "mapping": {"city": "town"}}, {"op": "cast", "columns": {"town": "float"}}],
+        "step 2 (cast): columns: column 'town' holds text values and 3 of them are not numbers "
+        "(the first is 'Paris'); a cast to float with errors 'fail' stops there (use errors 'coerce')",
     ),
     (
         "constant that does not fit",
@@ -366,8 +378,25 @@ def test_check_columns_names_the_step_and_the_reason(steps: list, message: str) 
     columns = ["First Name", *COLUMNS] if "First Name" in message else COLUMNS
     config = validate_config({"steps": steps})
     with pytest.raises(ConfigError) as caught:
-        check_columns(config, columns, TYPES)
+        check_columns(config, columns, TYPES, PROFILE)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("steps", "profile"),
+    [
+        ([{"op": "cast", "columns": {"zip": "integer"}}], PROFILE),
+        ([{"op": "cast", "columns": {"city": "integer"}}], None),
+        ([{"op": "filter_rows", "column": "city", "operator": "matches", "value": "^[0-9]+$"}, {"op": "cast", "columns": {"city": "integer"}}], PROFILE),
+        ([{"op": "replace_values", "columns": ["city"], "mapping": {"Paris": "75"}}, {"op": "cast", "columns": {"city": "float"}}], PROFILE),
+    ],
+    ids=["zip codes with leading zeros", "no profile yet", "after a filter", "after a replacement"],
+)
+def test_strict_cast_of_text_is_left_to_the_run_unless_the_profile_proves_it_fails(steps: list, profile: dict | None) -> None:
+    # The rule: a text column is refused for a cast to a number with errors "fail" only when
+    # the profile shows a value that will not convert, and no earlier step removed rows or
+    # rewrote the column. Otherwise the run decides (and fails naming the step if it must).
+    assert check_columns(validate_config({"steps": steps}), COLUMNS, TYPES, profile) is None
 
 
 def test_check_columns_accepts_columns_that_exist_at_their_step() -> None:

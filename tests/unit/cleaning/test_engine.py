@@ -111,4 +111,4 @@ def test_run_never_mutates_its_input_and_handles_a_duplicate_index() -> None:
 def test_no_steps_returns_the_frame_unchanged() -> None:
     out, report = engine.run(FRAME, {"steps": []})
     pd.testing.assert_frame_equal(out, FRAME)
-    assert report.to_dict() == {"rows_in": 4, "rows_out": 4, "steps": []}
+    assert report.to_dict() == {"rows_in": 4, "rows_out": 4, "steps": [], "date_formats": {}}

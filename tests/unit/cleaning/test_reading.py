@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from worker.cleaning.errors import ReadError
-from worker.cleaning.reading import ReadResult, read_csv
+from worker.cleaning.reading import ReadResult, read_csv, read_head
 from worker.cleaning.writing import frame_preview, write_csv
 
 CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
@@ -201,8 +202,15 @@ def test_leading_zeros_keep_a_column_as_text(tmp_path: Path) -> None:
         (["99999999999999999999", "1"], "text", ["99999999999999999999", "1"]),
         (["", ""], "text", [None, None]),
         ([" 12 ", "3"], "integer", [12, 3]),
+        (["+12", "-3"], "integer", [12, -3]),
+        (["yeſ", "no"], "text", ["yeſ", "no"]),
+        (["1e400", "1"], "float", [float("inf"), 1.0]),
+        (["9223372036854775807", "-9223372036854775808"], "integer", [2**63 - 1, -(2**63)]),
     ],
-    ids=["int", "float", "bool", "datetime", "mixed-dates", "impossible-date", "mixed", "huge-int", "all-missing", "padded-int"],
+    ids=[
+        "int", "float", "bool", "datetime", "mixed-dates", "impossible-date", "mixed", "huge-int", "all-missing",
+        "padded-int", "signed-int", "long-s-is-not-yes", "overflowing-float", "int64-limits",
+    ],  # fmt: skip
 )
 def test_column_types_are_inferred_from_every_value(tmp_path: Path, values: list[str], kind: str, expected: list) -> None:
     data = ("v,k\n" + "".join(f"{v},1\n" for v in values)).encode()
@@ -221,3 +229,40 @@ def test_default_na_tokens_are_missing(tmp_path: Path, token: str) -> None:
 def test_columns_with_spaces_and_unicode_names_are_kept(tmp_path: Path) -> None:
     result = read_bytes(tmp_path, "first name,日付\nAnn,2024-01-01\n".encode())
     assert result.types == {"first name": "text", "日付": "datetime"}
+
+
+# read_head: the first rows of a stored file, for the live preview ------------------------------------
+
+
+def chunked(data: bytes, size: int, taken: list[int]) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        taken.append(start // size)
+        yield data[start : start + size]
+
+
+def test_read_head_reads_only_the_chunks_its_rows_need_and_types_as_read_csv(tmp_path: Path) -> None:
+    rows = "".join(f'{i},"line\n{i}",{i * 1.5},NA\n' for i in range(5000))
+    data = ("id,note,x,gap\n" + rows + "oops,too,many,fields,here\n").encode()
+    taken: list[int] = []
+    head = read_head(chunked(data, 1024, taken), encoding="utf-8", delimiter=",", limit=3)
+    assert taken == [0]
+    assert head.types == {"id": "integer", "note": "text", "x": "float", "gap": "text"}
+    assert head.frame["note"].tolist() == ["line\n0", "line\n1", "line\n2"]
+    assert head.frame["gap"].isna().all()
+    whole = read_csv(write(tmp_path, data.rsplit(b"oops", 1)[0]))
+    pd.testing.assert_frame_equal(head.frame, whole.frame.head(3))
+
+
+def test_read_head_takes_the_whole_file_types_when_given(tmp_path: Path) -> None:
+    data = "zip,n,when\n02134,1,2024-01-31\n10001,2,2024-02-01\n".encode()
+    head = read_head([data], encoding="utf-8", delimiter=",", limit=200, types={"zip": "text", "n": "float", "when": "datetime"})
+    assert head.types == {"zip": "text", "n": "float", "when": "datetime"}
+    assert head.frame["n"].tolist() == [1.0, 2.0]
+    assert head.formats == {"when": "%Y-%m-%d"}
+    assert len(head.frame) == 2
+
+
+def test_read_head_of_a_header_only_file_and_of_other_encodings() -> None:
+    assert read_head([b"a;b\n"], encoding="utf-8", delimiter=";", limit=5).frame.columns.tolist() == ["a", "b"]
+    latin = "name\nZoë\n".encode("cp1252")
+    assert read_head([latin[:7], latin[7:]], encoding="cp1252", delimiter=",", limit=5).frame["name"].tolist() == ["Zoë"]

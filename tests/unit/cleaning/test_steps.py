@@ -257,12 +257,19 @@ def test_replace_values_with_text_in_a_number_column_makes_it_text() -> None:
     assert report.summary == "replace_values age: 2 cells changed; age became text"
 
 
-def test_regex_replace_uses_python_syntax() -> None:
+@pytest.mark.parametrize("replacement", [r"\1.", r"\g<area>.", r"\g<1>."])
+def test_regex_replace_takes_python_group_references(replacement: str) -> None:
     df = pd.DataFrame({"phone": texts("555-1234", "(555) 9876", None, "none")})
-    step = {"op": "regex_replace", "columns": ["phone"], "pattern": r"^\(?(\d{3})\)?[- ]?(?=\d)", "replacement": r"\1."}
+    step = {"op": "regex_replace", "columns": ["phone"], "pattern": r"^\(?(?P<area>\d{3})\)?[- ]?", "replacement": replacement}
     out, report = run_one(df, step)
     assert cells(out["phone"]) == ["555.1234", "555.9876", None, "none"]
     assert report.cells_changed == {"phone": 2}
+
+
+def test_regex_replace_whole_match_escapes_and_backslashes() -> None:
+    df = pd.DataFrame({"t": texts("a1", "b22")})
+    out, _ = run_one(df, {"op": "regex_replace", "pattern": r"\d+", "replacement": r"[\g<0>]\t\\"})
+    assert cells(out["t"]) == ["a[1]\t\\", "b[22]\t\\"]
 
 
 # cast -------------------------------------------------------------------------------------------
@@ -479,6 +486,61 @@ def test_every_op_handles_all_missing_columns(step: dict) -> None:
     assert len(out) == expected_rows
     assert int(out.notna().sum().sum()) == (2 if filled else 0)
     assert report.rows_after == expected_rows
+
+
+UNICODE = pd.DataFrame(
+    {
+        "prénom nom": texts(" Zoë ", "ÅSA", None, " Zoë ", "ǅemal"),
+        "âge moyen": ints(30, None, 41, 30, 120),
+        "市 名": texts("東京", "大阪 ", None, "東京", "İstanbul"),
+    }
+)
+UNICODE_STEPS = [
+    ({"op": "drop_duplicates", "subset": ["prénom nom"]}, lambda d: d.drop_duplicates(subset=["prénom nom"])),
+    (
+        {"op": "fill_missing", "columns": ["市 名"], "strategy": "constant", "value": "—"},
+        lambda d: d.assign(**{"市 名": d["市 名"].fillna("—")}),
+    ),
+    ({"op": "drop_missing", "columns": ["âge moyen"]}, lambda d: d.dropna(subset=["âge moyen"])),
+    ({"op": "trim_whitespace"}, lambda d: d.assign(**{c: d[c].str.strip() for c in ("prénom nom", "市 名")})),
+    (
+        {"op": "change_case", "columns": ["prénom nom", "市 名"], "case": "title"},
+        lambda d: d.assign(**{c: d[c].str.title() for c in ("prénom nom", "市 名")}),
+    ),
+    (
+        {"op": "replace_values", "columns": ["市 名"], "mapping": {"東京": "Tōkyō"}},
+        lambda d: d.assign(**{"市 名": d["市 名"].replace({"東京": "Tōkyō"})}),
+    ),
+    (
+        {"op": "regex_replace", "columns": ["prénom nom"], "pattern": "ë|Å", "replacement": "_"},
+        lambda d: d.assign(**{"prénom nom": d["prénom nom"].str.replace("ë|Å", "_", regex=True)}),
+    ),
+    ({"op": "cast", "columns": {"âge moyen": "string"}}, lambda d: d.assign(**{"âge moyen": d["âge moyen"].astype("str")})),
+    (
+        {"op": "filter_rows", "column": "市 名", "operator": "contains", "value": "東"},
+        lambda d: d[d["市 名"].str.contains("東", na=False)],
+    ),
+    ({"op": "rename_columns", "mapping": {"市 名": "ville ∆"}}, lambda d: d.rename(columns={"市 名": "ville ∆"})),
+    ({"op": "drop_columns", "columns": ["prénom nom"]}, lambda d: d.drop(columns=["prénom nom"])),
+    ({"op": "select_columns", "columns": ["市 名", "âge moyen"]}, lambda d: d[["市 名", "âge moyen"]]),
+    ({"op": "normalize_column_names"}, lambda d: d.set_axis(["prenom_nom", "age_moyen", "市_名"], axis=1)),
+    (
+        {"op": "clip_outliers", "columns": ["âge moyen"], "method": "bounds", "upper": 100},
+        lambda d: d.assign(**{"âge moyen": d["âge moyen"].clip(upper=100)}),
+    ),
+    ({"op": "sort", "by": ["市 名", "prénom nom"], "descending": True}, lambda d: d.sort_values(["市 名", "prénom nom"], ascending=False, kind="stable", na_position="last")),
+]
+
+
+def test_every_op_is_covered_by_the_unicode_table() -> None:
+    assert {step["op"] for step, _ in UNICODE_STEPS} == set(OPS)
+
+
+@pytest.mark.parametrize(("step", "expected"), UNICODE_STEPS, ids=[s["op"] for s, _ in UNICODE_STEPS])
+def test_every_op_handles_unicode_values_and_column_names_with_spaces(step: dict, expected) -> None:  # type: ignore[no-untyped-def]
+    out, report = run_one(UNICODE, step)
+    assert_frame_equal(out, expected(UNICODE))
+    assert report.summary.startswith(step["op"])
 
 
 # property tests: the engine agrees with plain pandas ----------------------------------------------

@@ -1,0 +1,264 @@
+"""The cleaning engine against a naive pandas script and pyarrow's CSV read+write floor, side by side.
+
+    .venv/bin/python -m benchmarks engine [--sizes 100k,1m,5m] [--repeat N] [--keep]
+
+For each size a seeded file (benchmarks/data.py, cached) goes through the realistic config
+(data.STEPS). Each contender runs in a child process of its own, so its peak RSS (VmHWM) is
+its own; with --repeat the runs are interleaved and each contender's fastest run counts:
+
+  engine   what the worker's runner does: reading.read_csv, check_columns, engine.run with an
+           on_step callback, writing.write_csv (the CSV output; Parquet/xlsx are extra formats)
+  naive    the same cleaning as a person writes it: default read_csv (zip read as text),
+           drop_duplicates, fillna, str.strip, str.lower, to_numeric/to_datetime, a filter, to_csv
+  pyarrow  pyarrow.csv read + write of the same file: the I/O floor (no cleaning, all rows)
+
+"work" is the contender's own time (after imports, which a worker process pays once);
+"wall" is the child's whole life. The engine's and the naive script's outputs are read back
+and reduced to one checksum each (numbers compared as numbers, yes/true as booleans), which
+must be equal: no speed may come from doing less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import data
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENDERS_ORDER = ("engine", "naive", "pyarrow")
+
+
+# The contenders, each run in a child process -----------------------------------------------------
+
+
+def run_engine(source: Path, target: Path) -> int:
+    from worker.cleaning import engine, reading, writing
+    from worker.cleaning.config import check_columns, validate_config
+
+    config = validate_config({"steps": data.STEPS})
+    loaded = reading.read_csv(source)
+    check_columns(config, list(loaded.frame.columns), loaded.types)
+    result, report = engine.run(loaded.frame, config, formats=loaded.formats, on_step=lambda done, total: None)
+    writing.write_csv(result, target, report.date_formats)
+    return len(loaded.frame)
+
+
+def run_naive(source: Path, target: Path) -> int:
+    import pandas as pd
+
+    df = pd.read_csv(source, dtype={"zip": str})
+    rows = len(df)
+    df = df.drop_duplicates()
+    df["age"] = df["age"].fillna(df["age"].median())
+    df["income"] = df["income"].fillna(df["income"].mean())
+    df["city"] = df["city"].fillna("unknown")
+    for name in ("email", "city", "name"):
+        df[name] = df[name].str.strip().replace("", None)
+    df["email"] = df["email"].str.lower()
+    df["score"] = pd.to_numeric(df["score"], errors="coerce")
+    df["signup"] = pd.to_datetime(df["signup"], errors="coerce").dt.normalize()
+    df = df[df["active"] == "yes"]
+    df.to_csv(target, index=False)
+    return rows
+
+
+def run_pyarrow(source: Path, target: Path) -> int:
+    from pyarrow import csv
+
+    table = csv.read_csv(source)
+    csv.write_csv(table, target)
+    return table.num_rows
+
+
+CONTENDERS: dict[str, Callable[[Path, Path], int]] = {"engine": run_engine, "naive": run_naive, "pyarrow": run_pyarrow}
+
+
+def child(name: str, source: Path, target: Path) -> None:
+    # Libraries load before the clock starts, for every contender alike; "wall" still counts them.
+    import pandas  # noqa: F401
+    import pyarrow.csv  # noqa: F401
+    from loguru import logger
+
+    from worker.cleaning import engine, reading, writing  # noqa: F401
+
+    logger.remove()
+    start, cpu = time.perf_counter(), time.process_time()
+    rows = CONTENDERS[name](source, target)
+    work, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(json.dumps({"work": work, "cpu": cpu, "rows_in": rows, "peak_mib": peak_rss_mib()}))  # noqa: T201
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# Output checksums ---------------------------------------------------------------------------------
+
+
+def checksum(path: Path) -> dict[str, object]:
+    """Rows and a checksum of a CSV's content: each column canonical (all numbers -> float64,
+    all yes/no/true/false -> boolean, else text; an empty field is missing), rows in order."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    with path.open("rb") as handle:
+        header = handle.readline().decode().rstrip("\n").split(",")
+    table = csv.read_csv(
+        path,
+        convert_options=csv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.large_string()), null_values=[""], strings_can_be_null=True
+        ),
+    )
+    digest = hashlib.sha256(",".join(header).encode())
+    for name in header:
+        values = table.column(name)
+        try:
+            canonical = pc.cast(values, pa.float64())
+        except pa.ArrowInvalid:
+            lowered = pc.utf8_lower(values)
+            words = pc.drop_null(lowered)
+            if len(words) and pc.all(pc.is_in(words, value_set=pa.array(["true", "false", "yes", "no"]))).as_py():
+                canonical = pc.is_in(lowered, value_set=pa.array(["true", "yes"]))
+                canonical = pc.if_else(pc.is_null(lowered), None, canonical)
+            else:
+                canonical = values
+        series = canonical.to_pandas()
+        hashed = pd.util.hash_pandas_object(series, index=False).to_numpy()
+        digest.update(np.ascontiguousarray(hashed).tobytes())
+    return {"rows": table.num_rows, "checksum": digest.hexdigest()[:16]}
+
+
+# The parent: run each child, print the table ------------------------------------------------------
+
+
+def measure(name: str, source: Path, target: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.engine", "--child", name, str(source), str(target)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["wall"] = time.perf_counter() - start
+    return figures
+
+
+def _checksums(paths: list[Path]) -> list[dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.engine", "--checksum", *map(str, paths)],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def run_size(rows: int, repeat: int, keep: bool) -> dict[str, dict[str, float]]:
+    source = data.dataset(rows)
+    folder = data.OUT / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(repeat):
+        for name in CONTENDERS_ORDER:
+            figures = measure(name, source, folder / f"{name}-{rows}.csv")
+            if name not in best or figures["work"] < best[name]["work"]:
+                best[name] = figures
+    outputs = [folder / f"{name}-{rows}.csv" for name in CONTENDERS_ORDER]
+    for name, sums in zip(CONTENDERS_ORDER, _checksums(outputs[:2]) + [{"rows": None, "checksum": "-"}], strict=True):
+        best[name].update(sums)
+    if not keep:
+        for path in outputs:
+            path.unlink(missing_ok=True)
+    best["_file"] = {"mib": source.stat().st_size / 2**20}
+    return best
+
+
+def machine() -> str:
+    import pandas
+    import pyarrow
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    load = os.getloadavg()[0]
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores ({cpu}) · {int(memory) / 2**20:.0f} GiB · "
+        f"{platform.python_implementation()} {platform.python_version()} · pandas {pandas.__version__} · "
+        f"pyarrow {pyarrow.__version__} · load average at start {load:.1f}"
+    )
+
+
+def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
+    lines = [
+        "| rows | run | work s | wall s | rows/s (work) | peak RSS MiB | work × floor | wall × floor | RSS × floor | rows out | checksum |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    verdicts = []
+    for rows, runs in results.items():
+        floor = runs["pyarrow"]
+        for name in CONTENDERS_ORDER:
+            r = runs[name]
+            out = "all" if r["rows"] is None else f"{int(r['rows']):,}"
+            lines.append(
+                f"| {data.label(rows)} | {name} | {r['work']:.2f} | {r['wall']:.2f} | {r['rows_in'] / r['work']:,.0f} | "
+                f"{r['peak_mib']:.0f} | {r['work'] / floor['work']:.2f} | {r['wall'] / floor['wall']:.2f} | "
+                f"{r['peak_mib'] / floor['peak_mib']:.2f} | {out} | {r['checksum']} |"
+            )
+        same = runs["engine"]["checksum"] == runs["naive"]["checksum"] and runs["engine"]["rows"] == runs["naive"]["rows"]
+        verdicts.append(
+            f"{data.label(rows)} ({runs['_file']['mib']:.0f} MiB): engine {runs['engine']['work'] / floor['work']:.2f}× the floor "
+            f"(target 1.5×), naive {runs['naive']['work'] / floor['work']:.2f}×; engine/naive "
+            f"{runs['engine']['work'] / runs['naive']['work']:.2f}× time, {runs['engine']['peak_mib'] / runs['naive']['peak_mib']:.2f}× RSS; "
+            f"outputs {'EQUAL' if same else 'DIFFER'}"
+        )
+    return "\n".join(lines + [""] + [f"- {v}" for v in verdicts])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks engine", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100k,1m", help="comma-separated row counts, e.g. 100k,1m,5m")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the fastest counts")
+    parser.add_argument("--keep", action="store_true", help="keep the outputs in benchmarks/out/runs")
+    parser.add_argument("--child", nargs=3, metavar=("NAME", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
+    parser.add_argument("--checksum", nargs="+", metavar="CSV", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return 0
+    if args.checksum:
+        print(json.dumps([checksum(Path(p)) for p in args.checksum]))  # noqa: T201
+        return 0
+    sizes = [data.parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    print(machine())  # noqa: T201
+    results = {}
+    for rows in sizes:
+        results[rows] = run_size(rows, args.repeat, args.keep)
+        print(f"{data.label(rows)} done", file=sys.stderr)  # noqa: T201
+    print(table(results))  # noqa: T201
+    same = all(r["engine"]["checksum"] == r["naive"]["checksum"] for r in results.values())
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""At-least-once delivery, exactly-once finish: duplicate messages, a redelivery forced by a frozen
+worker and a short visibility timeout, and cancel racing finish."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from console.core import queue
+from console.core.settings import Settings
+from tests.integration.factories import make_account
+from tests.integration.faultkit import (
+    SLOW_STEP,
+    Worker,
+    assert_ended_without_output,
+    assert_succeeded_once,
+    console_for,
+    events,
+    fast_settings,
+    job_row,
+    people_csv,
+    private,  # noqa: F401  (fixture)
+    private_schema,
+    spawn,  # noqa: F401  (fixture)
+    store_dataset,
+    submit,
+    tuned,
+    wait_final,
+    wait_running,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def delivery(settings: Settings, client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Worker]]:  # type: ignore[no-untyped-def]
+    """One two-process worker for this module's tests that kill nothing."""
+    with private_schema(settings.DATABASE_URL or "") as url:
+        own = fast_settings(settings, DATABASE_URL=url)
+        with console_for(own, restore=settings):
+            worker = Worker(own, tmp_path_factory.mktemp("delivery") / "worker.log", concurrency=2)
+            try:
+                yield own, worker
+            finally:
+                worker.kill()  # idle by now; a warm shutdown takes seconds
+
+
+def said(worker: Worker, job_id: int, text: str) -> bool:
+    return any(f"job={job_id} " in line and text in line for line in worker.output().splitlines())
+
+
+def drained(settings: Settings) -> bool:
+    return queue.queued_task_ids(settings.CELERY_QUEUE) == set()
+
+
+def test_duplicate_messages_finish_the_job_once(delivery: tuple[Settings, Worker]) -> None:
+    settings, worker = delivery
+    account = make_account()
+    job = submit(account.user, store_dataset(account.user, people_csv(20_000)), [SLOW_STEP] * 40)
+    task_id = job_row(job).task_id
+    for _ in range(3):
+        queue.send(queue.PROCESS_JOB, args=[job], task_id=task_id)
+    wait_final([job])
+    queue.send(queue.PROCESS_JOB, args=[job], task_id=task_id)  # and one after it finished
+    wait_until(lambda: drained(settings), 60, "every copy of the message to be consumed")
+
+    seen = assert_succeeded_once(job)
+    assert seen.attempts == 1
+    log = [line for line in worker.output().splitlines() if f"job={job} " in line]
+    assert any("is running elsewhere" in line for line in log)  # a copy arrived while it ran
+    assert any("already succeeded; nothing to do" in line for line in log)
+
+
+def test_cancel_racing_finish_ends_each_job_in_one_consistent_state(client: TestClient, delivery: tuple[Settings, Worker]) -> None:
+    account = make_account()
+    dataset = store_dataset(account.user, people_csv(10_000))  # about a second a job
+    jobs = [submit(account.user, dataset, [SLOW_STEP] * 20) for _ in range(30)]
+    rng = random.Random(6)
+    answers: dict[int, int] = {}
+
+    for number, job in enumerate(jobs):
+        if number % 3 == 0:  # a third of them at a random point of their run (or just after it)
+            wait_until(lambda: job_row(job).status not in ("pending", "queued"), 60, f"job {job} to start")
+        time.sleep(rng.uniform(0, 0.5))  # the rest at a random moment: waiting, running or finished
+        answers[job] = client.post(f"/api/jobs/{job}/cancel", headers=account.headers).status_code
+    wait_final(jobs)
+
+    for job in jobs:
+        status = job_row(job).status
+        assert answers[job] in (202, 409), answers[job]
+        # 202 means the cancel landed before the job's final write, so the job must end cancelled;
+        # 409 means it had already finished.
+        if answers[job] == 202:
+            assert_ended_without_output(job, "cancelled")
+        else:
+            assert_succeeded_once(job)
+            assert not any(line.startswith("cancel") for line in events(job)), events(job)
+        assert status in ("succeeded", "cancelled")
+    assert any(answers[job] == 202 and "cancel requested; the worker stops it" in events(job) for job in jobs)
+
+
+def test_redelivery_to_a_second_worker_while_the_first_is_frozen_finishes_once(
+    private: Settings, spawn: Callable[..., Worker]
+) -> None:
+    # A worker frozen mid-job (a paused VM, a machine swapping): its heartbeat stops, the job is
+    # sent again and run by another worker, and past the visibility timeout Redis delivers the
+    # frozen worker's message a second time as well. When it thaws, its run must change nothing.
+    fast = tuned(private, JOB_SOFT_TIME_LIMIT=8, JOB_TIME_LIMIT=9, BROKER_VISIBILITY_TIMEOUT=10)
+    account = make_account()
+    job = submit(account.user, store_dataset(account.user, people_csv(20_000)), [SLOW_STEP] * 60)
+    frozen = spawn(fast)
+    wait_running(job)
+    family = [frozen.pid, *(child.pid for child in frozen.children())]
+    for pid in family:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        second = spawn(fast, beat=True)
+        wait_final([job])
+        wait_until(lambda: said(second, job, "already succeeded; nothing to do"), 60,
+                   "the frozen worker's message to come back after the visibility timeout")
+    finally:
+        for pid in family:
+            os.kill(pid, signal.SIGCONT)
+    after = submit(account.user, store_dataset(account.user, people_csv(50)), [{"op": "drop_duplicates"}])
+    wait_final([after])
+    wait_until(lambda: drained(fast), 60, "every copy of the message to be consumed")
+
+    seen = assert_succeeded_once(job)
+    assert seen.attempts == 2
+    assert "sent again: its worker stopped heart-beating" in events(job)
+    assert_succeeded_once(after)
+    assert frozen.alive() and second.alive()

@@ -1,0 +1,112 @@
+"""Parse a CSV into all-text columns with pyarrow's multi-threaded reader, exactly as pandas would.
+
+pandas' own parser (``read_csv(dtype=str)``) stays the reference. The fast path takes only
+files whose parsing leaves nothing to interpret: no quote characters at all, no line ended
+by a lone carriage return (on both, the two parsers disagree at the edges), two or more
+uniquely named columns, every row as wide as the header. For anything else
+:func:`read_text` answers None and the caller uses pandas.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .progress import OnProgress
+
+# pandas' default NA spellings (pandas._libs.parsers.STR_NA_VALUES), so both parsers agree.
+NA_TOKENS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
+_MAX_COLUMNS = 10_000
+_BLOCK = 16 << 20
+
+
+def read_text(
+    source: Path | bytes, delimiter: str, encoding: str, *, on_progress: OnProgress | None = None
+) -> pd.DataFrame | None:
+    """Every column as text (missing: empty or an NA token), or None where pandas must decide.
+
+    ``on_progress("parse", bytes_read, size)`` as pyarrow reads the file (from its reader thread).
+    """
+    if not _plain(source):
+        return None
+    names = [f"f{i}" for i in range(_MAX_COLUMNS)]
+    try:
+        table = pacsv.read_csv(
+            _Counting(source, on_progress) if isinstance(source, Path) and on_progress else
+            source if isinstance(source, Path) else io.BytesIO(source),
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True, encoding="utf8" if encoding == "utf-8" else encoding
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.large_string()),
+                null_values=list(NA_TOKENS),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeError, LookupError):
+        return None
+    # The header is the first row: read as data, so both agree on what it says.
+    header = [table.column(i)[0].as_py() if table.num_rows else None for i in range(table.num_columns)]
+    if None in header or len(set(header)) != len(header) or not 1 < table.num_columns < _MAX_COLUMNS:
+        # pandas skips whitespace-only lines, which pyarrow reads as a row of one column.
+        return None
+    # One chunk per column: pandas' hashing and string methods run much faster on it.
+    frame = table.slice(1).combine_chunks().to_pandas(types_mapper={pa.large_string(): TEXT}.get)
+    return frame.set_axis(header, axis=1)
+
+
+class _Counting(io.RawIOBase):
+    """A file that reports the bytes read so far; pyarrow reads it block by block."""
+
+    def __init__(self, path: Path, on_progress: OnProgress) -> None:
+        self._handle = path.open("rb")
+        self._size = path.stat().st_size
+        self._done = 0
+        self._on_progress = on_progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._handle.readinto(buffer)
+        self._done += count or 0
+        self._on_progress("parse", self._done, self._size)
+        return count or 0
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def _plain(source: Path | bytes) -> bool:
+    """No quote character and no carriage return outside a CRLF, read a block at a time."""
+    blocks = [source] if isinstance(source, bytes) else _blocks(source)
+    previous = b""
+    for block in blocks:
+        if b'"' in block:
+            return False
+        joined = previous + block
+        # A CR at the very end may pair with an LF at the start of the next block.
+        if joined.count(b"\r", 0, len(joined) - 1) != joined.count(b"\r\n"):
+            return False
+        previous = block[-1:]
+    return previous != b"\r"
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            yield block

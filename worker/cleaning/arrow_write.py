@@ -1,0 +1,186 @@
+"""Write a frame as CSV with pyarrow's kernels, byte for byte as pandas' ``to_csv`` writes it.
+
+pandas' writer (``to_csv(index=False, na_rep="", lineterminator="\\n")``) stays the reference.
+Each column is rendered to text by vectorised kernels (integers and booleans as pandas spells
+them, floats as Python's ``repr``, dates-only columns as ``YYYY-MM-DD``, whole-second
+datetimes as ``YYYY-MM-DD HH:MM:SS``), text is quoted where Python's csv module quotes it,
+the columns are joined into lines, and each block of lines is written from one buffer.
+:func:`render` answers None for a frame it cannot render exactly (one column, time zones,
+sub-second datetimes, object columns, ...); the caller then uses pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import IO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api import types as ptypes
+
+BLOCK_ROWS = 200_000
+# Python repr writes fixed notation inside [1e-4, 1e16); pyarrow's shortest form agrees there
+# on the digits, and differs (exponent, missing ".0") only in ways fixed below.
+_FIXED_LOW, _FIXED_HIGH = 1e-4, 1e16
+
+
+def _quote_triggers() -> str:
+    """The characters that make Python's csv module (as pandas drives it) quote a field."""
+    found = ""
+    for ch in ',"\n\r\t ;|':
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow([f"a{ch}b", "x"])
+        if out.getvalue().startswith('"'):
+            found += ch
+    return found
+
+
+_TRIGGERS = _quote_triggers()
+_NEEDS_QUOTES = "[" + "".join("\\n" if c == "\n" else "\\r" if c == "\r" else "\\" + c for c in _TRIGGERS) + "]"
+
+Renderer = Callable[[pd.Series], pa.Array]
+
+
+def header_line(df: pd.DataFrame) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([str(c) for c in df.columns])
+    return out.getvalue()
+
+
+def render(df: pd.DataFrame) -> list[Renderer] | None:
+    """One renderer per column (a slice of the column -> its CSV text, null where missing), or None
+    when some column (or the frame's shape) is one this writer cannot reproduce exactly."""
+    if len(df.columns) < 2:  # a one-column row of one empty field is written as "" by csv
+        return None
+    renderers = []
+    for name in df.columns:
+        renderer = _renderer(df[name])
+        if renderer is None:
+            return None
+        renderers.append(renderer)
+    return renderers
+
+
+def write(
+    df: pd.DataFrame,
+    handle: IO[bytes],
+    renderers: list[Renderer],
+    *,
+    block_rows: int = BLOCK_ROWS,
+    on_rows: Callable[[int, int], None] | None = None,
+) -> None:
+    """Header and rows, a block of rows at a time; ``on_rows(done, total)`` after each block."""
+    handle.write(header_line(df).encode("utf-8"))
+    total = len(df)
+    for start in range(0, total, block_rows):
+        block = df.iloc[start : start + block_rows]
+        texts = [_large(renderer(block.iloc[:, i])) for i, renderer in enumerate(renderers)]
+        handle.write(_lines(texts))
+        if on_rows is not None:
+            on_rows(min(start + block_rows, total), total)
+
+
+def _lines(texts: list[pa.Array]) -> memoryview:
+    """The block's lines ("a,b\\n" per row) as one buffer: the last field gets the line end, then
+    the fields are joined element-wise, so the joined values lie end to end in memory."""
+    *first, last = texts
+    end = pa.scalar("", pa.large_string())
+    last = pc.binary_join_element_wise(last, end, pa.scalar("\n", pa.large_string()), null_handling="replace")
+    sep = pa.scalar(",", pa.large_string())
+    joined = pc.binary_join_element_wise(*first, last, sep, null_handling="replace", null_replacement="")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64, count=len(joined) + 1, offset=joined.offset * 8)
+    data = joined.buffers()[2]
+    if data is None:
+        return memoryview(b"")
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+
+
+def _concat(*parts: pa.Array | str) -> pa.Array:
+    """Element-wise concatenation of large_string arrays and literals (null stays null)."""
+    typed = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*typed, pa.scalar("", pa.large_string()))
+
+
+def _large(values: pa.Array) -> pa.Array:
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
+
+
+def _renderer(column: pd.Series) -> Renderer | None:
+    dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return _text
+    if isinstance(dtype, pd.BooleanDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "b"):
+        return _boolean
+    if isinstance(dtype, (pd.Int64Dtype, pd.Int32Dtype, pd.Int16Dtype, pd.Int8Dtype)) or (
+        isinstance(dtype, np.dtype) and dtype.kind in "iu"
+    ):
+        return _integer
+    if isinstance(dtype, np.dtype) and dtype == np.float64:
+        return _float
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        return _datetime_renderer(column)
+    return None
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    values = pa.array(column.array) if not isinstance(column.dtype, np.dtype) else pa.array(column.to_numpy())
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _text(column: pd.Series) -> pa.Array:
+    values = _arrow(column)
+    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
+    if not pc.any(needs).as_py():
+        return values
+    values = _large(values)
+    quoted = _concat('"', pc.replace_substring(values, '"', '""'), '"')
+    return pc.if_else(needs, quoted, values)
+
+
+def _integer(column: pd.Series) -> pa.Array:
+    return pc.cast(_arrow(column), pa.string())
+
+
+def _boolean(column: pd.Series) -> pa.Array:
+    return pc.if_else(_arrow(column), "True", "False")
+
+
+def _float(column: pd.Series) -> pa.Array:
+    numbers = column.to_numpy()
+    values = pa.array(numbers, from_pandas=True)  # NaN is missing
+    text = pc.cast(values, pa.string())
+    magnitude = np.abs(numbers)
+    with np.errstate(invalid="ignore"):
+        plain = ((magnitude >= _FIXED_LOW) & (magnitude < _FIXED_HIGH)) | (magnitude == 0)
+    exponent = pc.fill_null(pc.match_substring(text, "e"), False).to_numpy(zero_copy_only=False)
+    # Outside the fixed range, or where pyarrow chose an exponent inside it, Python's repr decides.
+    odd = (~plain & ~np.isnan(numbers)) | (plain & exponent)
+    # pyarrow writes 2.0 as "2", Python as "2.0".
+    whole = pc.invert(pc.match_substring_regex(text, r"[.en]"))
+    text = pc.if_else(whole, _concat(_large(text), ".0"), text)
+    if odd.any():
+        where = np.flatnonzero(odd)
+        exact = np.array(text.to_numpy(zero_copy_only=False), dtype=object)
+        exact[where] = [repr(float(v)) for v in numbers[where]]
+        text = pa.array(exact, type=pa.string())
+    return text
+
+
+def _datetime_renderer(column: pd.Series) -> Renderer | None:
+    """Dates-only columns as YYYY-MM-DD and whole-second ones as YYYY-MM-DD HH:MM:SS (pandas'
+    ISO output); finer resolutions and years outside 1000-9999 are left to pandas."""
+    values = column.dropna()
+    if values.empty:
+        return lambda block: pa.nulls(len(block), pa.string())
+    if values.min().year < 1000 or values.max().year > 9999:
+        return None
+    stamps = values.to_numpy()
+    if bool((stamps.astype("datetime64[D]") == stamps).all()):
+        return lambda block: pc.cast(pc.cast(_arrow(block), pa.date32()), pa.string())
+    if bool((stamps.astype("datetime64[s]") == stamps).all()):
+        return lambda block: pc.cast(pc.cast(_arrow(block), pa.timestamp("s")), pa.string())
+    return None

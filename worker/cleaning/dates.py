@@ -1,0 +1,96 @@
+"""How datetime columns are written: the format each one keeps or takes, followed through the steps.
+
+The rule: a datetime column is written in its *format* (strftime codes) when it has one,
+else in ISO 8601 as pandas writes it (``2024-01-31`` when every value is a midnight,
+``2024-01-31 10:00:00`` otherwise). A column gets its format from the reader (the shape
+all its values shared in the file, so an untouched column is written back as it was
+read) or from a cast (the cast's ``format``; ``%Y-%m-%d`` for a cast to date without
+one). A cast to anything else, or a step that makes the column something other than a
+datetime, drops the format. If a format would lose detail a value has (a time of day
+under a date-only format, seconds under ``%H:%M``), the column is written in ISO instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+DATE_ISO = "%Y-%m-%d"
+_SHAPE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?P<time>[T ]\d{2}:\d{2}(?P<sec>:\d{2}(?P<frac>\.\d+)?)?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+# The finest unit a format shows, by the directives it uses (finest first).
+_UNITS = (("%f", "us"), ("%S", "s"), ("%M", "min"), ("%H", "h"), ("%I", "h"))
+
+
+def read_format(values: pd.Series) -> str | None:
+    """The format that writes each of ``values`` (stripped ISO text, none missing) back as it was,
+    or None when they do not share one shape and one zone suffix, or use a fraction other
+    than six digits (strftime has only ``%f``).
+    """
+    if values.empty:
+        return None
+    first = str(values.iloc[0])
+    found = _SHAPE.fullmatch(first)
+    if found is None or (found["frac"] and len(found["frac"]) != 7):
+        return None
+    zone = found["zone"] or ""
+    fmt = DATE_ISO
+    if found["time"]:
+        fmt += found["time"][0] + "%H:%M" + (":%S" if found["sec"] else "") + (".%f" if found["frac"] else "")
+    shape = re.sub(r"\d", r"\\d", re.escape(first[: len(first) - len(zone)])) + re.escape(zone)
+    if not values.str.fullmatch(shape).all():
+        return None
+    return fmt + zone.replace("%", "%%")
+
+
+def follow(formats: dict[str, str], step: Any | None, before: pd.DataFrame, after: pd.DataFrame) -> dict[str, str]:
+    """The formats after ``step`` turned ``before`` into ``after`` (with ``step`` None, only those
+    of columns that are still datetimes are kept)."""
+    formats = dict(formats)
+    op = getattr(step, "op", None)
+    if op in ("rename_columns", "normalize_column_names"):
+        names = dict(zip((str(c) for c in before.columns), (str(c) for c in after.columns), strict=True))
+        formats = {names.get(name, name): fmt for name, fmt in formats.items()}
+    elif op == "cast":
+        for name, target in step.columns.items():
+            fmt = step.format or (DATE_ISO if target == "date" else None)
+            if target in ("datetime", "date") and fmt:
+                formats[name] = fmt
+            else:
+                formats.pop(name, None)
+    return {
+        name: fmt
+        for name, fmt in formats.items()
+        if name in after.columns and ptypes.is_datetime64_any_dtype(after[name].dtype)
+    }
+
+
+def formatted(df: pd.DataFrame, formats: dict[str, str] | None) -> pd.DataFrame:
+    """``df`` with each formatted datetime column turned into its text (missing stays missing)."""
+    changes = {
+        name: df[name].dt.strftime(fmt)
+        for name, fmt in (formats or {}).items()
+        if name in df.columns and ptypes.is_datetime64_any_dtype(df[name].dtype) and _needs_strftime(df[name], fmt)
+    }
+    if not changes:
+        return df
+    out = df.copy(deep=False)
+    for name, text in changes.items():
+        out[name] = text
+    return out
+
+
+def _needs_strftime(column: pd.Series, fmt: str) -> bool:
+    """False when the format would lose detail (ISO then) or pandas writes exactly this anyway."""
+    unit = next((unit for code, unit in _UNITS if code in fmt), "D")
+    values = column.dropna()
+    if values.empty or bool((values.dt.floor(unit) != values).any()):
+        return False
+    if getattr(column.dtype, "tz", None) is not None:
+        return True
+    midnight = bool((values.dt.normalize() == values).all())
+    return not ((fmt == DATE_ISO and midnight) or (fmt == DATE_ISO + " %H:%M:%S" and not midnight))
