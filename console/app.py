@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
 from loguru import logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -19,7 +18,7 @@ from console.core.db import check_database, init_engine
 from console.core.logging import setup_logging
 from console.core.queue import check_broker, configure_celery
 from console.core.settings import Settings, SettingsError, get_settings
-from console.http_errors import install_error_handlers
+from console.http_errors import error_response, install_error_handlers
 from console.pages import mount_pages
 from console.web_session import add_session_middleware
 
@@ -72,7 +71,7 @@ class BodySizeLimit:
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.max_bytes + self.SLACK:
                 detail = f"the request body is {int(declared):,} bytes; the upload limit is {self.max_bytes:,} bytes"
-                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+                await error_response(Request(scope), 413, detail)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -34,12 +34,12 @@ async def _console_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.ConsoleError)
     status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return _respond(request, status, exc.detail, headers)
+    return error_response(request, status, exc.detail, headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _respond(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+    return error_response(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -48,15 +48,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
         for error in exc.errors()
     ]
-    return _respond(request, 422, detail)
+    return error_response(request, 422, detail)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.opt(exception=exc).error("unhandled error on {} {}", request.method, request.url.path)
-    return _respond(request, 500, "internal server error")
+    return error_response(request, 500, "internal server error")
 
 
-def _respond(request: Request, status: int, detail: object, headers: dict[str, str] | None = None) -> Response:
+def error_response(request: Request, status: int, detail: object, headers: dict[str, str] | None = None) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     page = templates.get_template("errors/error.html").render(status=status, detail=detail)

@@ -237,3 +237,15 @@ def test_original_file_downloads_byte_for_byte(client) -> None:
     assert response.status_code == 200
     assert response.content == content
     assert response.headers["content-disposition"] == 'attachment; filename="St_dte.csv"'
+
+
+def test_body_over_the_limit_gets_a_page_in_a_browser_and_json_from_the_api(client, settings) -> None:
+    too_big = {"content-length": str(settings.MAX_UPLOAD_BYTES * 2)}
+
+    page = client.post("/datasets", content=b"x", headers={**too_big, "accept": "text/html"})
+    api = client.post("/api/datasets", content=b"x", headers=too_big)
+
+    assert page.status_code == api.status_code == 413
+    assert page.headers["content-type"].startswith("text/html")
+    assert "upload limit" in page.text
+    assert "upload limit" in api.json()["detail"]
