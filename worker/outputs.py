@@ -61,10 +61,13 @@ def write_outputs(
     outputs.add("csv", folder / "output.csv", "written")
     df.to_parquet(folder / "output.parquet", index=False, engine="pyarrow")
     outputs.add("parquet", folder / "output.parquet", "written")
-    if len(df) > xlsx_max_rows:
-        outputs.notes["xlsx"] = (
-            f"not written: {len(df):,} rows is more than an Excel sheet holds ({xlsx_max_rows:,} under the header)"
+    if len(df) > min(xlsx_max_rows, EXCEL_MAX_ROWS):
+        limit = (
+            f"an Excel sheet holds ({EXCEL_MAX_ROWS:,} under the header)"
+            if xlsx_max_rows >= EXCEL_MAX_ROWS
+            else f"the xlsx export limit of {xlsx_max_rows:,} rows; download CSV or Parquet"
         )
+        outputs.notes["xlsx"] = f"not written: {len(df):,} rows is more than {limit}"
     else:
         note = write_xlsx(df, folder / "output.xlsx")
         outputs.add("xlsx", folder / "output.xlsx", note)

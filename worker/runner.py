@@ -229,7 +229,9 @@ def _run_claimed(job_id: int, lease: str, settings: Settings) -> str:
             should_stop=lambda: _must_stop(job_id, lease),
             on_step=on_step,
         )
-        written = outputs.write_outputs(result, Path(folder), date_formats=report.date_formats)
+        written = outputs.write_outputs(
+            result, Path(folder), date_formats=report.date_formats, xlsx_max_rows=settings.XLSX_MAX_ROWS
+        )
         preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
         summary = report.to_dict() | {"outputs": written.notes}
         return _succeed(job_id, lease, written.files, preview, summary, len(loaded.frame), len(result))

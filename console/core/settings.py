@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     MAX_UPLOAD_BYTES: int = Field(default=2 * 1024**3, gt=0)
     PREVIEW_ROWS: int = Field(default=50, gt=0, le=10_000)
+    # xlsx is written row by row in Python (about 50 s per million rows): above this, jobs skip it.
+    XLSX_MAX_ROWS: int = Field(default=200_000, ge=0, le=1_048_575)
     FILE_CHUNK_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
     CELERY_QUEUE: str = Field(default="console", pattern=r"^[A-Za-z0-9_.-]+$")

@@ -61,8 +61,16 @@ def test_xlsx_cells_are_typed_and_formulas_neutralised(tmp_path: Path) -> None:
 def test_xlsx_is_skipped_past_the_row_limit_and_says_why(tmp_path: Path) -> None:
     outputs = write_outputs(FRAME, tmp_path, xlsx_max_rows=3)
     assert [f.format for f in outputs.files] == ["csv", "parquet"]
-    assert outputs.notes["xlsx"] == "not written: 4 rows is more than an Excel sheet holds (3 under the header)"
+    assert outputs.notes["xlsx"] == "not written: 4 rows is more than the xlsx export limit of 3 rows; download CSV or Parquet"
     assert not (tmp_path / "output.xlsx").exists()
+
+
+def test_xlsx_is_never_written_past_what_an_excel_sheet_holds(tmp_path: Path) -> None:
+    tall = pd.DataFrame({"v": pd.Series(range(1_048_576), dtype="Int64")})
+
+    outputs = write_outputs(tall, tmp_path, xlsx_max_rows=2_000_000)
+
+    assert outputs.notes["xlsx"] == "not written: 1,048,576 rows is more than an Excel sheet holds (1,048,575 under the header)"
 
 
 def test_formula_looking_column_names_and_long_text(tmp_path: Path) -> None:
