@@ -71,6 +71,15 @@ def run_naive(source: Path, target: Path) -> int:
     return rows
 
 
+def run_lowmem(source: Path, target: Path) -> int:
+    """The low-memory path (worker/cleaning/lowmem.py) under BENCH_BUDGET_MB (default 1024)."""
+    from worker.cleaning import lowmem
+
+    budget = int(os.environ.get("BENCH_BUDGET_MB", "1024")) << 20
+    result = lowmem.run_file(source, target, {"steps": data.STEPS}, budget_bytes=budget, folder=target.parent)
+    return result.report.rows_in
+
+
 def run_pyarrow(source: Path, target: Path) -> int:
     from pyarrow import csv
 
@@ -79,7 +88,12 @@ def run_pyarrow(source: Path, target: Path) -> int:
     return table.num_rows
 
 
-CONTENDERS: dict[str, Callable[[Path, Path], int]] = {"engine": run_engine, "naive": run_naive, "pyarrow": run_pyarrow}
+CONTENDERS: dict[str, Callable[[Path, Path], int]] = {
+    "engine": run_engine,
+    "naive": run_naive,
+    "pyarrow": run_pyarrow,
+    "lowmem": run_lowmem,
+}
 
 
 def child(name: str, source: Path, target: Path) -> None:
@@ -149,13 +163,14 @@ def checksum(path: Path) -> dict[str, object]:
 # The parent: run each child, print the table ------------------------------------------------------
 
 
-def measure(name: str, source: Path, target: Path) -> dict[str, float]:
+def measure(name: str, source: Path, target: Path, env: dict[str, str] | None = None) -> dict[str, float]:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.engine", "--child", name, str(source), str(target)],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode:
         raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")

@@ -39,7 +39,8 @@ BATCH = 500
 
 
 def reconcile(*, settings: Settings) -> dict[str, int]:
-    """One pass; returns how many jobs of each kind it acted on."""
+    """One pass. Returns how many jobs it sent (again) by the state they were in (`pending`,
+    `queued`, `running`), and how many stale ones it ended (`lost`: failed, `cancelled`)."""
     done = {"pending": 0, "queued": 0, "running": 0, "lost": 0, "cancelled": 0}
     holds = queue.broker_holds(settings.CELERY_QUEUE)
     with session_scope() as session:
@@ -82,14 +83,12 @@ def _recover_stale_running(session: Session, settings: Settings, holds: queue.Br
     done = {"running": 0, "lost": 0, "cancelled": 0}
     for job in _select(session, Job.status == S.RUNNING.value, still_stale):
         if job.cancel_requested:
-            done["cancelled"] += _final(
-                session, jobs.transition(session=session, job_id=job.id, to=S.CANCELLED, only_if=still_stale,
-                                         reason="its worker was lost after the cancel was requested")
-            )
+            why = "its worker was lost after the cancel was requested"
+            moved = jobs.transition(session=session, job_id=job.id, to=S.CANCELLED, only_if=still_stale, reason=why)
+            done["cancelled"] += _committed(session, moved)
         elif job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            done["lost"] += _final(
-                session, jobs.fail_worker_lost(session=session, job_id=job.id, attempts=job.attempts, only_if=still_stale)
-            )
+            moved = jobs.fail_worker_lost(session=session, job_id=job.id, attempts=job.attempts, only_if=still_stale)
+            done["lost"] += _committed(session, moved)
         elif holds is not None:
             # Sent even when a copy waits in the queue: that copy (a dead pool process's message, handed
             # back by Celery) went to the back, behind the whole backlog. This one goes to the front.
@@ -97,7 +96,7 @@ def _recover_stale_running(session: Session, settings: Settings, holds: queue.Br
     return done
 
 
-def _final(session: Session, moved: bool) -> int:
+def _committed(session: Session, moved: bool) -> int:
     session.commit()
     return int(moved)
 

@@ -149,9 +149,10 @@ _PRIVATE_TMP = "console-worker-"
 def _use_private_tmp() -> None:
     """Give this process a temporary folder of its own (once), after removing those of worker
     processes that are gone: a killed process leaves its job's input and output files behind."""
-    if Path(tempfile.gettempdir()).name == f"{_PRIVATE_TMP}{os.getpid()}":
+    current = Path(tempfile.gettempdir())
+    if current.name == f"{_PRIVATE_TMP}{os.getpid()}":
         return
-    base = Path(tempfile.gettempdir())
+    base = current.parent if current.name.startswith(_PRIVATE_TMP) else current  # set by a parent before a fork
     for folder in base.glob(f"{_PRIVATE_TMP}*"):
         pid = folder.name.removeprefix(_PRIVATE_TMP)
         if pid.isdigit() and not _alive(int(pid)):

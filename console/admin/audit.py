@@ -9,12 +9,12 @@ from __future__ import annotations
 import anyio.to_thread
 from sqladmin.audit import AuditBackend
 from sqladmin.audit import AuditEntry as AdminChange
-from sqladmin.filters import AllUniqueStringValuesFilter, ForeignKeyFilter
+from sqladmin.filters import AllUniqueStringValuesFilter
 from starlette.requests import Request
 
 from console.admin import formatting as fmt
 from console.admin.auth import ADMINS
-from console.admin.filters import DateFilter
+from console.admin.filters import ActorFilter, DateFilter
 from console.admin.views import ConsoleView
 from console.core import audit
 from console.core.db import session_scope
@@ -45,7 +45,7 @@ class AuditAdmin(ConsoleView, model=AuditEntry):
     ]  # fmt: skip
     column_filters = [
         AllUniqueStringValuesFilter(AuditEntry.action, title="Action"),
-        ForeignKeyFilter(AuditEntry.actor_id, User.email, title="Actor"),
+        ActorFilter(),
         DateFilter(AuditEntry.at, "at_from", "On or after", until=False),
         DateFilter(AuditEntry.at, "at_until", "On or before", until=True),
     ]

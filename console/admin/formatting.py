@@ -94,13 +94,24 @@ def badge(status: str) -> Markup:
 
 
 def progress(job: Job) -> Markup:
+    """The percentage done: a bar while the job runs, 100% once it succeeded, a dash otherwise."""
     if job.status != JobStatus.RUNNING:
         return Markup('<span class="text-muted">{}</span>').format("100%" if job.status == JobStatus.SUCCEEDED else "—")
     return Markup(
-        '<div class="d-flex align-items-center gap-2"><div class="progress progress-sm" style="width: 6rem">'
+        '<div class="d-flex align-items-center gap-2"><div class="progress progress-sm" style="width: 5rem">'
         '<div class="progress-bar bg-yellow" style="width: {0}%" role="progressbar" aria-valuenow="{0}" '
         'aria-valuemin="0" aria-valuemax="100" aria-label="{0}% done"></div></div><span>{0}%</span></div>'
     ).format(int(job.progress))
+
+
+def status_cell(job: Job) -> Markup:
+    """The status badge, with the progress bar under it while the job runs, or the error when it failed."""
+    below = Markup("")
+    if job.status == JobStatus.RUNNING:
+        below = progress(job)
+    elif job.error_message:
+        below = Markup('<div class="small text-red">{}</div>').format(truncated(job.error_message, 28))
+    return Markup('<div class="status-cell">{}{}</div>').format(badge(job.status), below)
 
 
 def duration(job: Job, now: datetime | None = None) -> str:

@@ -42,33 +42,29 @@ class JobAdmin(ConsoleView, model=Job):
     list_template = "admin/job_list.html"
     details_template = "admin/job_details.html"
 
-    column_list = [
-        Job.id, Job.status, Job.progress, "duration", Job.owner, Job.dataset, Job.config, Job.created_at,
-        Job.error_message,
-    ]  # fmt: skip
+    # The status column also holds the progress bar (running) or the error (failed), so a list fits 1280 px.
+    column_list = [Job.id, Job.status, "duration", Job.owner, Job.dataset, Job.config, Job.created_at]
     column_details_list = [Job.id]  # the job page is its own template; see details_context
     column_filters = job_filters()
     # Shown as the search box's hint; the search itself is bulk.search_condition (see search_query).
     column_searchable_list = [Job.id, Job.status, Job.task_id, Job.error_message, "owner.email", "dataset.name"]
-    column_sortable_list = [Job.id, Job.status, Job.progress, Job.created_at, Job.finished_at, Job.rows_out]
+    column_sortable_list = [Job.id, Job.status, Job.created_at, Job.finished_at]
     column_default_sort = [(Job.created_at, True), (Job.id, True)]
     column_labels = {
-        Job.id: "Id", Job.status: "Status", Job.progress: "Progress", "duration": "Duration", Job.owner: "Owner",
+        Job.id: "Id", Job.status: "Status", "duration": "Duration", Job.owner: "Owner",
         Job.dataset: "Dataset", Job.config: "Config", Job.created_at: "Created", Job.finished_at: "Finished",
         Job.rows_out: "Rows out", Job.error_message: "Error", Job.task_id: "Task id", "owner.email": "owner email",
         "dataset.name": "dataset name",
     }  # fmt: skip
     column_formatters = {
-        Job.status: fmt.show(fmt.badge),
-        Job.progress: lambda job, _: fmt.progress(job),
+        Job.status: lambda job, _: fmt.status_cell(job),
         "duration": lambda job, _: fmt.duration(job),
-        Job.owner: lambda job, _: fmt.truncated(job.owner.email, 26),
-        Job.dataset: lambda job, _: fmt.truncated(str(job.dataset), 22),
+        Job.owner: lambda job, _: fmt.truncated(job.owner.email, 18),
+        Job.dataset: lambda job, _: fmt.truncated(str(job.dataset), 18),
         Job.config: lambda job, _: (
-            fmt.truncated(f"#{job.config.id} {job.config.name}", 22) + f" (v{job.config_version})" if job.config else ""
+            fmt.truncated(f"#{job.config.id} {job.config.name}", 16) + f" v{job.config_version}" if job.config else ""
         ),
         Job.created_at: fmt.show(fmt.short_when),
-        Job.error_message: fmt.show(lambda error: fmt.truncated(error, 40)),
     }
 
     def search_query(self, stmt: Any, term: str) -> Any:

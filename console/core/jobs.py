@@ -16,7 +16,7 @@ from typing import Any
 
 from loguru import logger
 from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from console.core import queue
 from console.core.errors import InvalidTransition, NotFound
@@ -121,12 +121,10 @@ def must_wait_turn(*, session: Session, job: Job, limit: int, stale_seconds: flo
     running = running_count(session=session, owner_id=job.owner_id, stale_seconds=stale_seconds)
     if running < limit:
         return None
-    other = Job.__table__.alias("other_running")
-    alive = other.c.heartbeat_at >= func.clock_timestamp() - timedelta(seconds=stale_seconds)
+    other = aliased(Job)
+    alive = other.heartbeat_at >= func.clock_timestamp() - timedelta(seconds=stale_seconds)
     others_running = (
-        select(func.count())
-        .where(other.c.owner_id == Job.owner_id, other.c.status == S.RUNNING.value, alive)
-        .scalar_subquery()
+        select(func.count()).where(other.owner_id == Job.owner_id, other.status == S.RUNNING.value, alive).scalar_subquery()
     )
     waiting = exists().where(Job.status == S.QUEUED.value, Job.owner_id != job.owner_id, others_running < limit)
     return running if session.execute(select(waiting)).scalar() else None
@@ -147,17 +145,19 @@ def submit(
     config: CleaningConfig | None = None,
     retry_of: Job | None = None,
     rerun_of: Job | None = None,
+    config_version: int | None = None,
 ) -> Job:
     """Create a job for already validated `steps`, COMMIT it, then send its message.
 
     The job is committed before the send, so an accepted job is never lost: when the
     broker cannot be reached it stays `pending` and the reconciler sends it later.
+    `config_version` is the version `steps` came from (default: the config's current one).
     """
     job = Job(
         owner_id=owner.id,
         dataset_id=dataset.id,
         config_id=config.id if config else None,
-        config_version=config.version if config else None,
+        config_version=config_version if config_version is not None else config.version if config else None,
         steps=steps,
         task_id=str(uuid.uuid4()),
         retry_of_id=retry_of.id if retry_of else None,
@@ -238,7 +238,15 @@ def cancel(*, session: Session, job: Job) -> Job:
 def requeue(*, session: Session, job: Job, by: User) -> Job:
     """A new job with the same steps snapshot as a finished one; commits and sends."""
     _require_finished(job, "requeued")
-    return submit(session=session, owner=job.owner, dataset=job.dataset, steps=job.steps, config=job.config, retry_of=job)
+    return submit(
+        session=session,
+        owner=job.owner,
+        dataset=job.dataset,
+        steps=job.steps,
+        config=job.config,
+        retry_of=job,
+        config_version=job.config_version,  # the version of the snapshot it runs again
+    )
 
 
 def rerun(*, session: Session, job: Job, by: User, steps: list[dict[str, Any]]) -> Job:

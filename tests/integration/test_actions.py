@@ -78,11 +78,6 @@ def test_requeue_runs_the_snapshot_and_rerun_the_config_as_it_is_now(client: Tes
     assert len({requeued["task_id"], rerun["task_id"], job_row(job_id).task_id}) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="console.core.jobs.requeue passes the config to submit(), which records the config's current "
-    "version, not the version of the snapshot the requeued job runs (core/jobs.py is not ours to change)",
-)
 def test_requeued_job_records_the_config_version_of_its_snapshot(client: TestClient) -> None:
     owner = make_account()
     dataset_id, config_id = dataset_and_config(client, owner, [{"op": "drop_duplicates"}])

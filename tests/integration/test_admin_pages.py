@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from console.admin import dashboard
+from console.admin.filters import TOP
 from console.core import storage
 from console.core.db import session_scope
 from console.core.models import ApiToken, CleaningConfig, Dataset, JobOutput
@@ -65,7 +66,7 @@ def test_job_list_shows_status_progress_duration_owner_dataset_and_config(
     assert 'data-status="running"' in page.text and 'data-status="failed"' in page.text
     assert 'role="progressbar" aria-valuenow="40"' in page.text
     assert "so far" in page.text and "boom: column went missing" in page.text
-    assert owner.user.email in page.text and f"#{config_id} " in page.text and "(v1)" in page.text
+    assert owner.user.email in page.text and f"#{config_id} " in page.text and " v1" in page.text
 
 
 @pytest.mark.parametrize("field", ["status", "owner_id", "config_id", "created_after", "created_before", "search"])
@@ -623,3 +624,19 @@ def test_operators_reach_the_work_and_only_admins_the_people_and_the_log(
 
     assert browser.get(url).status_code == (403 if admin_only else 200)
     assert as_admin.status_code == 200
+
+
+def test_owner_and_actor_filters_list_the_most_frequent_not_everyone(client: TestClient, browser: TestClient) -> None:
+    for _ in range(TOP + 3):  # more owners than a lookup list shows
+        owner = make_account()
+        dataset_id, config_id = dataset_and_config(client, owner)
+        make_job(owner.user, dataset_id, config_id, "failed")
+    log_in(browser, make_account("admin"))
+
+    jobs = browser.get("/admin/job/list", params={"owner_id": owner.user.id})
+    audit = browser.get("/admin/audit-entry/list")
+
+    owner_links = set(re.findall(r"owner_id=(\d+)", jobs.text.split('id="filter-sidebar"')[1]))
+    actor_links = set(re.findall(r"actor_id=(\d+)", audit.text.split('id="filter-sidebar"')[1]))
+    assert owner.user.email in jobs.text.split('id="filter-sidebar"')[1]  # the chosen one is always listed
+    assert len(owner_links) <= TOP + 1 and len(actor_links) <= TOP

@@ -29,6 +29,7 @@ NA_TOKENS = (
 TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
 _MAX_COLUMNS = 10_000
 _BLOCK = 16 << 20
+_NAMES = [f"f{i}" for i in range(_MAX_COLUMNS)]
 
 
 def read_text(
@@ -40,32 +41,44 @@ def read_text(
     """
     if not _plain(source):
         return None
-    names = [f"f{i}" for i in range(_MAX_COLUMNS)]
     try:
         table = pacsv.read_csv(
             _Counting(source, on_progress) if isinstance(source, Path) and on_progress else
             source if isinstance(source, Path) else io.BytesIO(source),
-            read_options=pacsv.ReadOptions(
-                autogenerate_column_names=True, encoding="utf8" if encoding == "utf-8" else encoding
-            ),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.large_string()),
-                null_values=list(NA_TOKENS),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
+            **options(delimiter, encoding),
         )
     except (pa.ArrowInvalid, UnicodeError, LookupError):
         return None
     # The header is the first row: read as data, so both agree on what it says.
     header = [table.column(i)[0].as_py() if table.num_rows else None for i in range(table.num_columns)]
-    if None in header or len(set(header)) != len(header) or not 1 < table.num_columns < _MAX_COLUMNS:
-        # pandas skips whitespace-only lines, which pyarrow reads as a row of one column.
+    if not header_ok(header):
         return None
-    # One chunk per column: pandas' hashing and string methods run much faster on it.
-    frame = table.slice(1).combine_chunks().to_pandas(types_mapper={pa.large_string(): TEXT}.get)
+    # Columns stay in pyarrow's chunks: most become numbers or dates, and the reader joins
+    # the chunks of those that stay text (in its typing threads).
+    frame = table.slice(1).to_pandas(types_mapper={pa.large_string(): TEXT}.get)
     return frame.set_axis(header, axis=1)
+
+
+def options(delimiter: str, encoding: str, block_size: int | None = None) -> dict[str, Any]:
+    """pyarrow.csv's options that read every field as text, missing as pandas reads it (header as data)."""
+    read = {"autogenerate_column_names": True, "encoding": "utf8" if encoding == "utf-8" else encoding}
+    return {
+        "read_options": pacsv.ReadOptions(**read, **({"block_size": block_size} if block_size else {})),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
+        "convert_options": pacsv.ConvertOptions(
+            check_utf8=True,  # read_csv relies on it to confirm a UTF-8 guess
+            column_types=dict.fromkeys(_NAMES, pa.large_string()),
+            null_values=list(NA_TOKENS),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    }
+
+
+def header_ok(header: list[Any]) -> bool:
+    """Whether pandas would read this first row as the same header: 2+ names, all present and unique."""
+    # pandas skips whitespace-only lines, which pyarrow reads as a row of one column.
+    return None not in header and len(set(header)) == len(header) and 1 < len(header) < _MAX_COLUMNS
 
 
 class _Counting(io.RawIOBase):

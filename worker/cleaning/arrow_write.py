@@ -58,11 +58,16 @@ def render(df: pd.DataFrame) -> list[Renderer] | None:
         return None
     renderers = []
     for name in df.columns:
-        renderer = _renderer(df[name])
+        renderer = column_renderer(df[name])
         if renderer is None:
             return None
         renderers.append(renderer)
     return renderers
+
+
+def write_rows(handle: IO[bytes], block: pd.DataFrame, renderers: list[Renderer]) -> None:
+    """The rows of ``block`` (no header), each column by its renderer (made on the whole column)."""
+    handle.write(_lines([_large(renderer(block.iloc[:, i])) for i, renderer in enumerate(renderers)]))
 
 
 def write(
@@ -77,9 +82,7 @@ def write(
     handle.write(header_line(df).encode("utf-8"))
     total = len(df)
     for start in range(0, total, block_rows):
-        block = df.iloc[start : start + block_rows]
-        texts = [_large(renderer(block.iloc[:, i])) for i, renderer in enumerate(renderers)]
-        handle.write(_lines(texts))
+        write_rows(handle, df.iloc[start : start + block_rows], renderers)
         if on_rows is not None:
             on_rows(min(start + block_rows, total), total)
 
@@ -109,7 +112,8 @@ def _large(values: pa.Array) -> pa.Array:
     return values if values.type == pa.large_string() else values.cast(pa.large_string())
 
 
-def _renderer(column: pd.Series) -> Renderer | None:
+def column_renderer(column: pd.Series) -> Renderer | None:
+    """How slices of this (whole) column are rendered, or None when pandas must write it."""
     dtype = column.dtype
     if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
         return _text

@@ -71,17 +71,22 @@ def follow(formats: dict[str, str], step: Any | None, before: pd.DataFrame, afte
 
 def formatted(df: pd.DataFrame, formats: dict[str, str] | None) -> pd.DataFrame:
     """``df`` with each formatted datetime column turned into its text (missing stays missing)."""
-    changes = {
-        name: df[name].dt.strftime(fmt)
-        for name, fmt in (formats or {}).items()
-        if name in df.columns and ptypes.is_datetime64_any_dtype(df[name].dtype) and _needs_strftime(df[name], fmt)
-    }
-    if not changes:
+    return apply_formats(df, {name: fmt for name, fmt in (formats or {}).items() if name in df.columns and needs_strftime(df[name], fmt)})
+
+
+def apply_formats(df: pd.DataFrame, decided: dict[str, str]) -> pd.DataFrame:
+    """``df`` with the columns of ``decided`` (those needs_strftime accepted, on the whole column) as text."""
+    if not decided:
         return df
     out = df.copy(deep=False)
-    for name, text in changes.items():
-        out[name] = text
+    for name, fmt in decided.items():
+        out[name] = df[name].dt.strftime(fmt)
     return out
+
+
+def needs_strftime(column: pd.Series, fmt: str) -> bool:
+    """Whether the whole ``column`` is written in ``fmt`` by strftime (else pandas' ISO output is it)."""
+    return ptypes.is_datetime64_any_dtype(column.dtype) and _needs_strftime(column, fmt)
 
 
 def _needs_strftime(column: pd.Series, fmt: str) -> bool:

@@ -68,8 +68,13 @@ def read_csv(path: str | Path, *, on_progress: OnProgress | None = None) -> Read
     path = Path(path)
     with path.open("rb") as handle:
         sniffed = sniff(handle.read(SAMPLE_SIZE))
+    if sniffed.encoding == "utf-8":
+        # pyarrow checks every field is valid UTF-8 as it parses: when it reads the file, that is the check.
+        fast = arrow_csv.read_text(path, sniffed.delimiter, "utf-8", on_progress=on_progress)
+        if fast is not None:
+            return _typed(fast, "utf-8", sniffed.delimiter, None, on_progress)
     encoding = _confirm_encoding(path, sniffed.encoding, on_progress)
-    frame = _read_text(path, sniffed.delimiter, encoding, on_progress)
+    frame = _read_text(path, sniffed.delimiter, encoding, on_progress, arrow=encoding != "utf-8")
     return _typed(frame, encoding, sniffed.delimiter, None, on_progress)
 
 
@@ -96,8 +101,11 @@ def infer_column(column: pd.Series) -> tuple[pd.Series, str]:
     if lowered is not None and pc.all(pc.is_in(pc.drop_null(lowered), value_set=pa.array(list(_BOOLEANS)))).as_py():
         truth = pc.is_in(lowered, value_set=pa.array(["true", "yes"]))
         return _series(pc.if_else(pc.is_null(lowered), None, truth), column, "boolean"), "boolean"
+    quick = _quick_number(stripped, column)
+    if quick is not None:
+        return quick
     numeric = _all_match(stripped, _FLOAT)
-    if numeric and pc.any(pc.match_substring_regex(stripped, f"^(?:{_LEADING_ZERO})$")).as_py():
+    if numeric and _any_leading_zero(stripped):
         return column, "text"
     if numeric and _all_match(stripped, _INTEGER):
         try:  # the cast refuses a leading "+" (then pandas decides) and anything past int64
@@ -122,6 +130,37 @@ def infer_column(column: pd.Series) -> tuple[pd.Series, str]:
     return column, "text"
 
 
+def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tuple[pd.Series, str] | None:
+    """The answer of the regular-expression path below for the common numeric columns, from one
+    cast instead of three full matches, or None to let that path decide.
+
+    Whatever pyarrow casts to int64 using only digits and signs matches _INTEGER; whatever it casts to float64 using only
+    digits, signs, "." and exponents, with some "." or exponent in it, matches _FLOAT and not
+    _INTEGER (all-integer text that int64 refused, e.g. past 2**63, goes the long way).
+    """
+    ints = _cast_or_none(stripped, pa.int64())
+    if ints is not None and not pc.any(pc.match_substring_regex(stripped, "[^0-9+-]")).as_py():  # no "0x1f"
+        return (column, "text") if _any_leading_zero(stripped) else (_series(ints, column, "Int64"), "integer")
+    if not pc.any(pc.match_substring_regex(stripped[:1000], "[.eE]")).as_py():
+        if not pc.any(pc.match_substring_regex(stripped, "[.eE]")).as_py():
+            return None
+    floats = _cast_or_none(stripped, pa.float64())
+    if floats is None or pc.any(pc.match_substring_regex(stripped, "[^0-9eE.+-]")).as_py():
+        return None
+    return (column, "text") if _any_leading_zero(stripped) else (_series(floats, column, "float64"), "float")
+
+
+def _cast_or_none(values: pa.Array | pa.ChunkedArray, to: pa.DataType) -> pa.Array | pa.ChunkedArray | None:
+    try:
+        return pc.cast(values, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _any_leading_zero(stripped: pa.Array | pa.ChunkedArray) -> bool:
+    return bool(pc.any(pc.match_substring_regex(stripped, f"^(?:{_LEADING_ZERO})$")).as_py())
+
+
 _PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 
 
@@ -144,12 +183,10 @@ def _typed(
     typed_count = itertools.count(1)
 
     def one(name: Any) -> tuple[pd.Series, str, str | None]:
-        raw = frame[name]
-        column, kind = _as_type(raw, (wanted or {}).get(str(name)))
-        fmt = dates.read_format(raw.dropna().str.strip()) if kind == "datetime" else None
+        typed_column = type_column(frame[name], (wanted or {}).get(str(name)))
         if on_progress is not None:
             on_progress("type", next(typed_count), len(frame.columns))
-        return column, kind, fmt
+        return typed_column
 
     # Columns are typed independently; pyarrow's kernels release the GIL, so two threads use two cores.
     names = list(frame.columns)
@@ -164,6 +201,24 @@ def _typed(
             formats[str(name)] = fmt
     typed = pd.DataFrame(columns, index=frame.index) if columns else frame
     return ReadResult(frame=typed, encoding=encoding, delimiter=delimiter, types=types, formats=formats)
+
+
+def type_column(raw: pd.Series, kind: str | None = None) -> tuple[pd.Series, str, str | None]:
+    """A text column as read -> (typed column, its type name, its datetime format or None)."""
+    column, kind = _as_type(raw, kind)
+    column = _one_chunk(column) if kind == "text" else column
+    fmt = dates.read_format(raw.dropna().str.strip()) if kind == "datetime" else None
+    return column, kind, fmt
+
+
+def _one_chunk(column: pd.Series) -> pd.Series:
+    """A text column held as one pyarrow chunk: pandas' hashing and string methods run much faster on it."""
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"):
+        return column
+    values = pa.array(column.array)
+    if not isinstance(values, pa.ChunkedArray) or values.num_chunks <= 1:
+        return column
+    return pd.Series(pd.array(values.combine_chunks(), dtype=column.dtype), index=column.index, name=column.name)
 
 
 def _as_type(column: pd.Series, kind: str | None) -> tuple[pd.Series, str]:
@@ -220,14 +275,18 @@ def _decode_failure(path: Path, encoding: str, on_progress: OnProgress | None = 
 
 
 def _read_text(
-    source: Path | io.StringIO, delimiter: str, encoding: str | None, on_progress: OnProgress | None = None
+    source: Path | io.StringIO,
+    delimiter: str,
+    encoding: str | None,
+    on_progress: OnProgress | None = None,
+    *,
+    arrow: bool = True,
 ) -> pd.DataFrame:
-    fast = arrow_csv.read_text(
-        source if isinstance(source, Path) else source.getvalue().encode("utf-8"),
-        delimiter,
-        encoding or "utf-8",
-        on_progress=on_progress,
-    )
+    """The file as text columns: pyarrow's parse when it may (``arrow``, and see arrow_csv), else pandas'."""
+    fast = None
+    if arrow:
+        data = source if isinstance(source, Path) else source.getvalue().encode("utf-8")
+        fast = arrow_csv.read_text(data, delimiter, encoding or "utf-8", on_progress=on_progress)
     if fast is not None:
         return fast
     with warnings.catch_warnings():

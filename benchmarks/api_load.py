@@ -1,0 +1,128 @@
+"""API latency under load: 50 concurrent clients on job status and job submission, worker busy and idle.
+
+    .venv/bin/python -m benchmarks api [--connections 50] [--seconds 15] [--rows 5m]
+
+A real uvicorn (`python -m console serve`, one process) on a bench_* schema; the load comes
+from wrk (Debian's `wrk`; `apt-get install -y wrk`), run on this machine against 127.0.0.1:
+
+  busy   a worker (`console worker --concurrency 1`) is cleaning a --rows file (uploaded
+         through the API, then a job with the benchmark config); the submissions queue behind it
+  idle   no worker holds any job (the worker is stopped and the queue emptied)
+
+For each: GET /api/jobs/{id} and POST /api/jobs (a small dataset and config), --seconds each,
+p50 / p99 latency from wrk --latency. Targets (issue 7): p99 < 150 ms busy, < 50 ms idle.
+Everything it started is stopped; the schema and the queue are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks import data
+from benchmarks.engine import machine
+from benchmarks.stack import Stack, wait_for
+
+SMALL = "id,name,city\n" + "".join(f"{i},name {i % 50} , City{i % 7}\n" for i in range(1000))
+SMALL_STEPS = [{"op": "drop_duplicates"}, {"op": "trim_whitespace"}]
+
+
+def wrk(url: str, token: str, connections: int, seconds: int, body: str | None = None) -> dict[str, float]:
+    """p50/p99 (ms), requests/s and errors of one wrk run."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "post.lua"
+        lines = [f'wrk.headers["Authorization"] = "Bearer {token}"']
+        if body is not None:
+            lines += ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}", 'wrk.headers["Content-Type"] = "application/json"']
+        script.write_text("\n".join(lines) + "\n")
+        done = subprocess.run(
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+            capture_output=True, text=True, check=True, timeout=seconds + 60,
+        )  # fmt: skip
+    return _parse(done.stdout)
+
+
+def _parse(output: str) -> dict[str, float]:
+    def ms(label: str) -> float:
+        found = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not found:
+            raise RuntimeError(f"no {label}% line in wrk's output:\n{output}")
+        return float(found[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found[2]]
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "rps": float(rate[1]) if rate else 0.0,
+        "errors": int(errors[1]) if errors else 0,
+        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks api", description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rows", default="5m", help="size of the file the busy worker cleans")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)  # noqa: T201
+        return 2
+    print(machine())  # noqa: T201
+    results: dict[str, dict[str, float]] = {}
+    with Stack() as stack:
+        base = stack.serve()
+        client = httpx.Client(base_url=base, headers=stack.headers(), timeout=600)
+        small = client.post("/api/datasets", files={"file": ("small.csv", SMALL.encode(), "text/csv")}).raise_for_status().json()
+        config = client.post("/api/configs", json={"name": "small", "steps": SMALL_STEPS}).raise_for_status().json()
+        body = json.dumps({"dataset_id": small["id"], "config_id": config["id"]})
+        job = client.post("/api/jobs", content=body, headers={"Content-Type": "application/json"}).raise_for_status().json()
+        status_url, submit_url = f"{base}/api/jobs/{job['id']}", f"{base}/api/jobs"
+
+        worker = stack.worker(concurrency=1)
+        big = _big_job(client, data.dataset(data.parse_size(args.rows)))
+        wait_for(stack, f"SELECT status FROM jobs WHERE id = {big}", "running", timeout=600)
+        started = time.perf_counter()
+        results["busy status"] = wrk(status_url, stack.token, args.connections, args.seconds)
+        results["busy submit"] = wrk(submit_url, stack.token, args.connections, args.seconds, body)
+        still = stack.sql(f"SELECT status FROM jobs WHERE id = {big}")[0][0]
+        busy_note = f"the {args.rows} job was {still} after {time.perf_counter() - started:.0f} s of load"
+        stack.kill(worker)
+        stack.purge_queue()
+        time.sleep(2)
+        results["idle status"] = wrk(status_url, stack.token, args.connections, args.seconds)
+        results["idle submit"] = wrk(submit_url, stack.token, args.connections, args.seconds, body)
+        submitted = stack.sql("SELECT count(*) FROM jobs")[0][0]
+    print(f"\n{args.connections} connections, {args.seconds} s each, one uvicorn process; {busy_note}; {submitted:,} jobs submitted")  # noqa: T201
+    print("| worker | endpoint | p50 ms | p99 ms | requests/s | non-2xx | target p99 |")  # noqa: T201
+    print("|---|---|---:|---:|---:|---:|---:|")  # noqa: T201
+    for name, r in results.items():
+        state, endpoint = name.split()
+        target = 150 if state == "busy" else 50
+        endpoint = "GET /api/jobs/{id}" if endpoint == "status" else "POST /api/jobs"
+        mark = "met" if r["p99"] < target else "MISSED"
+        print(f"| {state} | {endpoint} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} | {r['errors'] + r['socket_errors']} | < {target} ({mark}) |")  # noqa: T201
+    return 0
+
+
+def _big_job(client: httpx.Client, path: Path) -> int:
+    with path.open("rb") as handle:
+        dataset = client.post("/api/datasets", files={"file": (path.name, handle, "text/csv")}).raise_for_status().json()
+    config = client.post("/api/configs", json={"name": "big", "steps": data.STEPS}).raise_for_status().json()
+    job = client.post("/api/jobs", json={"dataset_id": dataset["id"], "config_id": config["id"]}).raise_for_status().json()
+    return int(job["id"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
