@@ -45,7 +45,7 @@ def wrk(url: str, token: str, connections: int, seconds: int, body: str | None =
             lines += ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}", 'wrk.headers["Content-Type"] = "application/json"']
         script.write_text("\n".join(lines) + "\n")
         done = subprocess.run(
-            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script), url],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         )  # fmt: skip
     return _parse(done.stdout)
@@ -92,28 +92,48 @@ def main(argv: list[str] | None = None) -> int:
 
         worker = stack.worker(concurrency=1)
         big = _big_job(client, data.dataset(data.parse_size(args.rows)))
-        wait_for(stack, f"SELECT status FROM jobs WHERE id = {big}", "running", timeout=600)
+        wait_for(stack, f"SELECT status FROM jobs WHERE id = {big}", "running", timeout=900)
         started = time.perf_counter()
-        results["busy status"] = wrk(status_url, stack.token, args.connections, args.seconds)
-        results["busy submit"] = wrk(submit_url, stack.token, args.connections, args.seconds, body)
+
+        def phase(name: str, url: str, payload: str | None) -> None:
+            # A fresh web process per phase: one phase's leftovers (see the README) must not skew the next.
+            nonlocal base
+            stack.kill(stack.web)
+            base = stack.serve()
+            url = url.replace(url.split("/api/")[0], base)
+            httpx.get(url, headers=stack.headers(), timeout=30)
+            errors_before = _pool_errors(stack)
+            results[name] = wrk(url, stack.token, args.connections, args.seconds, payload)
+            results[name]["pool_errors"] = _pool_errors(stack) - errors_before
+
+        phase("busy status", status_url, None)
+        phase("busy submit", submit_url, body)
         still = stack.sql(f"SELECT status FROM jobs WHERE id = {big}")[0][0]
-        busy_note = f"the {args.rows} job was {still} after {time.perf_counter() - started:.0f} s of load"
+        busy_note = f"the {args.rows}-row job was {still} when the busy phases ended, {time.perf_counter() - started:.0f} s after they began"
         stack.kill(worker)
         stack.purge_queue()
         time.sleep(2)
-        results["idle status"] = wrk(status_url, stack.token, args.connections, args.seconds)
-        results["idle submit"] = wrk(submit_url, stack.token, args.connections, args.seconds, body)
+        phase("idle status", status_url, None)
+        phase("idle submit", submit_url, body)
         submitted = stack.sql("SELECT count(*) FROM jobs")[0][0]
     print(f"\n{args.connections} connections, {args.seconds} s each, one uvicorn process; {busy_note}; {submitted:,} jobs submitted")  # noqa: T201
-    print("| worker | endpoint | p50 ms | p99 ms | requests/s | non-2xx | target p99 |")  # noqa: T201
-    print("|---|---|---:|---:|---:|---:|---:|")  # noqa: T201
+    print("| worker | endpoint | p50 ms | p99 ms | requests/s | errors | pool timeouts | target p99 |")  # noqa: T201
+    print("|---|---|---:|---:|---:|---:|---:|---:|")  # noqa: T201
     for name, r in results.items():
         state, endpoint = name.split()
         target = 150 if state == "busy" else 50
         endpoint = "GET /api/jobs/{id}" if endpoint == "status" else "POST /api/jobs"
-        mark = "met" if r["p99"] < target else "MISSED"
-        print(f"| {state} | {endpoint} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} | {r['errors'] + r['socket_errors']} | < {target} ({mark}) |")  # noqa: T201
+        mark = "met" if r["p99"] < target and r["rps"] > 0 else "MISSED"
+        print(  # noqa: T201
+            f"| {state} | {endpoint} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.0f} | {r['errors'] + r['socket_errors']} | "
+            f"{r['pool_errors']} | < {target} ({mark}) |"
+        )
     return 0
+
+
+def _pool_errors(stack: Stack) -> int:
+    log = stack.logs / "web.log"
+    return log.read_text(errors="replace").count("QueuePool limit") if log.exists() else 0
 
 
 def _big_job(client: httpx.Client, path: Path) -> int:

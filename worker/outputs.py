@@ -20,6 +20,7 @@ from pandas.api import types as ptypes
 
 from worker.cleaning import writing
 from worker.cleaning.formulas import looks_like_formula, neutralize
+from worker.cleaning.progress import OnProgress
 
 EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows less the header
 EXCEL_MAX_TEXT = 32_767
@@ -53,11 +54,19 @@ class Outputs:
 
 
 def write_outputs(
-    df: pd.DataFrame, folder: Path, *, date_formats: dict[str, str] | None = None, xlsx_max_rows: int = EXCEL_MAX_ROWS
+    df: pd.DataFrame,
+    folder: Path,
+    *,
+    date_formats: dict[str, str] | None = None,
+    xlsx_max_rows: int = EXCEL_MAX_ROWS,
+    on_progress: OnProgress | None = None,
 ) -> Outputs:
-    """Write ``output.csv``, ``output.parquet`` and (when it fits) ``output.xlsx`` into ``folder``."""
+    """Write ``output.csv``, ``output.parquet`` and (when it fits) ``output.xlsx`` into ``folder``.
+
+    ``on_progress("write", rows, total)`` as the CSV is written (see cleaning.progress).
+    """
     outputs = Outputs()
-    writing.write_csv(df, folder / "output.csv", date_formats)
+    writing.write_csv(df, folder / "output.csv", date_formats, on_progress=on_progress)
     outputs.add("csv", folder / "output.csv", "written")
     df.to_parquet(folder / "output.parquet", index=False, engine="pyarrow")
     outputs.add("parquet", folder / "output.parquet", "written")

@@ -126,15 +126,7 @@ def output_rows(job_id: int) -> list[list[str]]:
     return list(csv.reader(io.StringIO(output_text(job_id), newline="")))
 
 
-# Found by this test, in the preview code (worker/cleaning/writing.py csv_cells: csv.reader's default
-# field_size_limit of 131,072 characters): the job fails with "internal error: Error: field larger
-# than field limit (131072)". Strict: once fixed, this marker must go.
-TOO_BIG_FOR_THE_PREVIEW = pytest.mark.xfail(reason="csv_cells reads the preview with the default csv field limit", strict=True)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=TOO_BIG_FOR_THE_PREVIEW) if name == "a 1 MB single field" else name for name in HOSTILE]
-)
+@pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_input_ends_as_expected(batch: Batch, name: str) -> None:
     case, job = HOSTILE[name], batch.jobs[name]
 

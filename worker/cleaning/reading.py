@@ -138,6 +138,8 @@ def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tu
     digits, signs, "." and exponents, with some "." or exponent in it, matches _FLOAT and not
     _INTEGER (all-integer text that int64 refused, e.g. past 2**63, goes the long way).
     """
+    if pc.all(pc.match_substring_regex(stripped[:1000], f"^(?:{_FLOAT})$")).as_py() is False:
+        return None  # not a number column (the long way's first look says the same)
     ints = _cast_or_none(stripped, pa.int64())
     if ints is not None and not pc.any(pc.match_substring_regex(stripped, "[^0-9+-]")).as_py():  # no "0x1f"
         return (column, "text") if _any_leading_zero(stripped) else (_series(ints, column, "Int64"), "integer")

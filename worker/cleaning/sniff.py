@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from .errors import ReadError
 
 SAMPLE_SIZE = 64 * 1024
+# csv's default cap is 128 KiB per field; real files carry bigger cells (pandas reads them), so
+# every csv.reader of the console (sniff, previews, neutralised downloads) takes up to this.
+FIELD_LIMIT = 256 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
 DELIMITERS = (",", ";", "\t", "|")
 NOT_TEXT = "the file is not valid UTF-8, Windows-1252 or latin-1 text; it looks like binary data, not a CSV"
 _MAGIC = (

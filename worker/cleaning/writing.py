@@ -11,6 +11,9 @@ import pandas as pd
 
 from . import arrow_write, dates
 from .progress import OnProgress
+from .sniff import FIELD_LIMIT
+
+csv.field_size_limit(FIELD_LIMIT)  # csv_cells reads back cells as big as the file has
 
 
 def write_csv(
