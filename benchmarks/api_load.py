@@ -45,7 +45,8 @@ def wrk(url: str, token: str, connections: int, seconds: int, body: str | None =
             lines += ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}", 'wrk.headers["Content-Type"] = "application/json"']
         script.write_text("\n".join(lines) + "\n")
         done = subprocess.run(
-            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script), url],
+            ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+             "-s", str(script), url],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         )  # fmt: skip
     return _parse(done.stdout)
@@ -91,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         status_url, submit_url = f"{base}/api/jobs/{job['id']}", f"{base}/api/jobs"
 
         worker = stack.worker(concurrency=1)
-        big = _big_job(client, data.dataset(data.parse_size(args.rows)))
-        wait_for(stack, f"SELECT status FROM jobs WHERE id = {big}", "running", timeout=900)
+        bigs = _big_jobs(client, data.dataset(data.parse_size(args.rows)), count=3)  # queued back to back
+        wait_for(stack, f"SELECT status FROM jobs WHERE id = {bigs[0]}", "running", timeout=900)
         started = time.perf_counter()
 
         def phase(name: str, url: str, payload: str | None) -> None:
@@ -108,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
 
         phase("busy status", status_url, None)
         phase("busy submit", submit_url, body)
-        still = stack.sql(f"SELECT status FROM jobs WHERE id = {big}")[0][0]
-        busy_note = f"the {args.rows}-row job was {still} when the busy phases ended, {time.perf_counter() - started:.0f} s after they began"
+        ids = ", ".join(map(str, bigs))
+        running = stack.sql(f"SELECT count(*) FROM jobs WHERE id IN ({ids}) AND status = 'running'")[0][0]
+        busy_note = (
+            f"the worker was {'still' if running else 'no longer'} cleaning a {args.rows}-row file when the busy phases "
+            f"ended, {time.perf_counter() - started:.0f} s after they began"
+        )
         stack.kill(worker)
         stack.purge_queue()
         time.sleep(2)
@@ -136,12 +141,12 @@ def _pool_errors(stack: Stack) -> int:
     return log.read_text(errors="replace").count("QueuePool limit") if log.exists() else 0
 
 
-def _big_job(client: httpx.Client, path: Path) -> int:
+def _big_jobs(client: httpx.Client, path: Path, count: int) -> list[int]:
     with path.open("rb") as handle:
         dataset = client.post("/api/datasets", files={"file": (path.name, handle, "text/csv")}).raise_for_status().json()
     config = client.post("/api/configs", json={"name": "big", "steps": data.STEPS}).raise_for_status().json()
-    job = client.post("/api/jobs", json={"dataset_id": dataset["id"], "config_id": config["id"]}).raise_for_status().json()
-    return int(job["id"])
+    body = {"dataset_id": dataset["id"], "config_id": config["id"]}
+    return [int(client.post("/api/jobs", json=body).raise_for_status().json()["id"]) for _ in range(count)]
 
 
 if __name__ == "__main__":

@@ -71,6 +71,34 @@ def run_naive(source: Path, target: Path) -> int:
     return rows
 
 
+def run_outputs(source: Path, target: Path) -> int:
+    """The engine path plus the output formats the runner writes (worker.outputs: CSV, Parquet, and xlsx
+    up to the default XLSX_MAX_ROWS)."""
+    from worker import outputs
+    from worker.cleaning import engine, reading
+    from worker.cleaning.config import check_columns, validate_config
+
+    config = validate_config({"steps": data.STEPS})
+    loaded = reading.read_csv(source)
+    check_columns(config, list(loaded.frame.columns), loaded.types)
+    result, report = engine.run(loaded.frame, config, formats=loaded.formats)
+    folder = target.parent / f"{target.stem}-outputs"
+    folder.mkdir(exist_ok=True)
+    written = outputs.write_outputs(result, folder, date_formats=report.date_formats, xlsx_max_rows=_xlsx_max_rows())
+    (folder / "output.csv").replace(target)
+    for file in written.files:
+        file.path.unlink(missing_ok=True)
+    folder.rmdir()
+    return len(loaded.frame)
+
+
+def _xlsx_max_rows() -> int:
+    """The runner's default limit for an xlsx output (settings.XLSX_MAX_ROWS)."""
+    from console.core.settings import Settings
+
+    return int(Settings.model_fields["XLSX_MAX_ROWS"].default)
+
+
 def run_lowmem(source: Path, target: Path) -> int:
     """The low-memory path (worker/cleaning/lowmem.py) under BENCH_BUDGET_MB (default 1024)."""
     from worker.cleaning import lowmem
@@ -93,6 +121,7 @@ CONTENDERS: dict[str, Callable[[Path, Path], int]] = {
     "naive": run_naive,
     "pyarrow": run_pyarrow,
     "lowmem": run_lowmem,
+    "outputs": run_outputs,
 }
 
 
@@ -187,21 +216,23 @@ def _checksums(paths: list[Path]) -> list[dict[str, object]]:
     return json.loads(done.stdout)
 
 
-def run_size(rows: int, repeat: int, keep: bool) -> dict[str, dict[str, float]]:
+def run_size(rows: int, repeat: int, keep: bool, extra: tuple[str, ...] = ()) -> dict[str, dict[str, float]]:
     source = data.dataset(rows)
     folder = data.OUT / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     best: dict[str, dict[str, float]] = {}
     for _ in range(repeat):
-        for name in CONTENDERS_ORDER:
+        for name in CONTENDERS_ORDER + extra:
             figures = measure(name, source, folder / f"{name}-{rows}.csv")
             if name not in best or figures["work"] < best[name]["work"]:
                 best[name] = figures
     outputs = [folder / f"{name}-{rows}.csv" for name in CONTENDERS_ORDER]
     for name, sums in zip(CONTENDERS_ORDER, _checksums(outputs[:2]) + [{"rows": None, "checksum": "-"}], strict=True):
         best[name].update(sums)
+    for name in extra:
+        best[name].update({"rows": None, "checksum": "-"})
     if not keep:
-        for path in outputs:
+        for path in outputs + [folder / f"{name}-{rows}.csv" for name in extra]:
             path.unlink(missing_ok=True)
     best["_file"] = {"mib": source.stat().st_size / 2**20}
     return best
@@ -232,9 +263,9 @@ def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
     verdicts = []
     for rows, runs in results.items():
         floor = runs["pyarrow"]
-        for name in CONTENDERS_ORDER:
+        for name in [n for n in runs if not n.startswith("_")]:
             r = runs[name]
-            out = "all" if r["rows"] is None else f"{int(r['rows']):,}"
+            out = ("all" if name == "pyarrow" else "same") if r["rows"] is None else f"{int(r['rows']):,}"
             lines.append(
                 f"| {data.label(rows)} | {name} | {r['work']:.2f} | {r['wall']:.2f} | {r['rows_in'] / r['work']:,.0f} | "
                 f"{r['peak_mib']:.0f} | {r['work'] / floor['work']:.2f} | {r['wall'] / floor['wall']:.2f} | "
@@ -255,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100k,1m", help="comma-separated row counts, e.g. 100k,1m,5m")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the fastest counts")
     parser.add_argument("--keep", action="store_true", help="keep the outputs in benchmarks/out/runs")
+    parser.add_argument(
+        "--outputs", action="store_true", help="also time the engine path with every output format (CSV, Parquet, xlsx)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("NAME", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
     parser.add_argument("--checksum", nargs="+", metavar="CSV", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -268,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())  # noqa: T201
     results = {}
     for rows in sizes:
-        results[rows] = run_size(rows, args.repeat, args.keep)
+        results[rows] = run_size(rows, args.repeat, args.keep, ("outputs",) if args.outputs else ())
         print(f"{data.label(rows)} done", file=sys.stderr)  # noqa: T201
     print(table(results))  # noqa: T201
     same = all(r["engine"]["checksum"] == r["naive"]["checksum"] for r in results.values())

@@ -39,11 +39,11 @@ def read_text(
 
     ``on_progress("parse", bytes_read, size)`` as pyarrow reads the file (from its reader thread).
     """
-    if not _plain(source):
+    if not plain(source):
         return None
     try:
         table = pacsv.read_csv(
-            _Counting(source, on_progress) if isinstance(source, Path) and on_progress else
+            CountingFile(source, on_progress) if isinstance(source, Path) and on_progress else
             source if isinstance(source, Path) else io.BytesIO(source),
             **options(delimiter, encoding),
         )
@@ -81,7 +81,7 @@ def header_ok(header: list[Any]) -> bool:
     return None not in header and len(set(header)) == len(header) and 1 < len(header) < _MAX_COLUMNS
 
 
-class _Counting(io.RawIOBase):
+class CountingFile(io.RawIOBase):
     """A file that reports the bytes read so far; pyarrow reads it block by block."""
 
     def __init__(self, path: Path, on_progress: OnProgress) -> None:
@@ -104,17 +104,18 @@ class _Counting(io.RawIOBase):
         super().close()
 
 
-def _plain(source: Path | bytes) -> bool:
+def plain(source: Path | bytes) -> bool:
     """No quote character and no carriage return outside a CRLF, read a block at a time."""
     blocks = [source] if isinstance(source, bytes) else _blocks(source)
     previous = b""
     for block in blocks:
-        if b'"' in block:
+        if block.find(b'"') >= 0:
             return False
-        joined = previous + block
         # A CR at the very end may pair with an LF at the start of the next block.
-        if joined.count(b"\r", 0, len(joined) - 1) != joined.count(b"\r\n"):
-            return False
+        if block.find(b"\r") >= 0 or previous == b"\r":
+            joined = previous + block
+            if joined.count(b"\r", 0, len(joined) - 1) != joined.count(b"\r\n"):
+                return False
         previous = block[-1:]
     return previous != b"\r"
 

@@ -59,7 +59,7 @@ def run(
         if should_stop is not None and should_stop():
             raise Cancelled(f"stopped on request before step {number} of {total}")
         before = df
-        df, report = _run_step(df, step, number)
+        df, report = run_step(df, step, number)
         formats = dates.follow(formats, step, before, df)
         logger.debug("step {}/{} {}", number, total, report.summary)
         reports.append(report)
@@ -70,7 +70,7 @@ def run(
     return df, Report(rows_in=rows_in, rows_out=len(df), steps=reports, date_formats=formats)
 
 
-def _run_step(df: pd.DataFrame, step: Any, number: int) -> tuple[pd.DataFrame, StepReport]:
+def run_step(df: pd.DataFrame, step: Any, number: int) -> tuple[pd.DataFrame, StepReport]:
     try:
         out, report = OPS[step.op](df, step)
     except StepError as exc:

@@ -7,7 +7,8 @@ per column, and memory holds at most the columns one step touches:
 1. ingest: pyarrow's streaming CSV reader (pandas' chunked reader for files pyarrow must
    not parse, see arrow_csv) writes each column's text to its own file, a block at a time;
    then each column is loaded alone and typed by reading.type_column, exactly as read_csv
-   types it (whole-column rules: leading zeros, formats, ...).
+   types it (whole-column rules: leading zeros, formats, ...), two at a time where both
+   fit the budget.
 2. steps: every step runs through the engine's own step function, on a frame of just the
    columns it reads, at full length, with the row labels of the in-memory frame, so whole-
    column steps (median, mode, sort, clip fences) and the report are exact. Rows are a
@@ -20,19 +21,25 @@ per column, and memory holds at most the columns one step touches:
 
 The peak is about the widest step's columns (twice, old and new), plus a block. A step
 over many wide text columns at once (e.g. trim_whitespace on every text column of a
-5M-row file) can still pass a small budget: the budget sets block sizes and the choice of
-path (:func:`fits_in_memory`), it is not a hard cap. Pure: no settings, no database.
+5M-row file) can still pass a small budget: the budget sets block sizes, how much typing
+runs at once and the choice of path (:func:`fits_in_memory`); it is not a hard cap.
+Freed memory is handed back to the system as the run goes (see _return_freed_memory).
+Pure: no settings, no database (the caller passes the budget).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import contextlib
 import dataclasses
+import itertools
 import shutil
+import threading
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +52,13 @@ import pyarrow.parquet as pq
 
 from . import arrow_csv, arrow_write, dates, reading
 from .config import CleaningConfig, check_columns, validate_config
-from .engine import _run_step
+from .engine import run_step
 from .errors import Cancelled, ReadError
 from . import ops_rows
 from .kinds import is_numeric, type_name
 from .ops_common import pick_columns
-from .ops_fill import _default_columns as fill_columns
-from .ops_text import _text_columns as text_columns
+from .ops_fill import default_columns as fill_columns
+from .ops_text import text_columns
 from .progress import OnProgress
 from .report import Report, StepReport
 from .sniff import SAMPLE_SIZE, sniff
@@ -62,6 +69,8 @@ COLUMN_OPS = ("rename_columns", "drop_columns", "select_columns", "normalize_col
 ROW_OPS = ("drop_duplicates", "drop_missing", "filter_rows", "sort")
 # The in-memory path peaks at about this many times the file, plus the interpreter and libraries.
 IN_MEMORY_FACTOR = 9
+# Typing a column holds its text, the trimmed text and the result: about this many times its text file.
+TYPING_FACTOR = 4
 BASE_BYTES = 200 * MIB
 
 
@@ -87,7 +96,7 @@ def fits_in_memory(file_bytes: int, budget_bytes: int) -> bool:
 
 def block_rows_for(budget_bytes: int, bytes_per_row: float) -> int:
     """Rows per block so a block's frame (a few copies of the row text) takes a small share of the budget."""
-    return int(min(max(budget_bytes / 16 / max(bytes_per_row * 4, 1), 5_000), 500_000))
+    return int(min(max(budget_bytes / 8 / max(bytes_per_row * 4, 1), 5_000), 500_000))
 
 
 def run_file(
@@ -130,13 +139,12 @@ def run_file(
 def _return_freed_memory() -> None:
     """Give freed memory back to the system: this path frees a column per step, and memory an
     allocator keeps for reuse counts in the process's resident size all the same. pyarrow's
-    jemalloc is told to return it at once (a process-wide setting); glibc's heap (numpy, pandas)
-    is trimmed, here and after every column and step."""
-    try:
-        pa.jemalloc_set_decay_ms(0)
-    except (NotImplementedError, pa.ArrowNotImplementedError):  # pragma: no cover - a build without jemalloc
-        pass
+    allocations go to the system allocator from here on (mimalloc, its default, keeps freed
+    pages; a process-wide setting, harmless for the in-memory path), and glibc's heap is
+    trimmed, here and after every column and step."""
     if _LIBC is not None:
+        if pa.default_memory_pool().backend_name != "system":
+            pa.set_memory_pool(pa.system_memory_pool())
         _LIBC.malloc_trim(0)
 
 
@@ -164,7 +172,7 @@ class _Store:
         self.dtypes: dict[str, Any] = {}
         self.selection = np.zeros(0, dtype=np.int64)
         self.selection_id = 0
-        self._selections: dict[int, Path] = {}
+        self._selections: dict[int, tuple[Path, str]] = {}
         self._inverse: tuple[int, np.ndarray] | None = None
         self._count = 0
 
@@ -233,20 +241,34 @@ class _Store:
     def _select(self, positions: np.ndarray) -> None:
         self.selection_id += 1
         self.selection = positions
+        kind = "ordered" if len(positions) < 2 or bool((np.diff(positions) > 0).all()) else "any"
+        if self.selection_id == 1:
+            kind = "identity"  # arange(rows): a position is its own index
         path = self._new_path(".npy")
         np.save(path, positions)
-        self._selections[self.selection_id] = path
+        self._selections[self.selection_id] = (path, kind)
 
     def _index(self, aligned: int, positions: np.ndarray) -> np.ndarray | None:
-        """Where ``positions`` sit in a column written under selection ``aligned`` (None: exactly there)."""
+        """Where ``positions`` sit in a column written under selection ``aligned`` (None: exactly there).
+
+        Selections only lose rows or change their order, so every position is there. Most are
+        in increasing order (no sort step yet): a binary search finds them without more memory.
+        """
         if aligned == self.selection_id and positions is self.selection:
             return None
+        path, kind = self._selections[aligned]
+        if kind == "identity":
+            return positions
         if self._inverse is None or self._inverse[0] != aligned:
-            then = self.selection if aligned == self.selection_id else np.load(self._selections[aligned])
-            inverse = np.full(int(then.max()) + 1 if len(then) else 0, -1, dtype=np.int64)
-            inverse[then] = np.arange(len(then), dtype=np.int64)
-            self._inverse = (aligned, inverse)
-        return self._inverse[1][positions]
+            then = self.selection if aligned == self.selection_id else np.load(path)
+            if kind == "ordered":
+                lookup = then
+            else:
+                lookup = np.full(int(then.max()) + 1 if len(then) else 0, -1, dtype=np.int64)
+                lookup[then] = np.arange(len(then), dtype=np.int64)
+            self._inverse = (aligned, lookup)
+        lookup = self._inverse[1]
+        return np.searchsorted(lookup, positions) if kind == "ordered" else lookup[positions]
 
     def _new_path(self, suffix: str = ".arrow") -> Path:
         self._count += 1
@@ -263,13 +285,14 @@ def _ingest(
         sniffed = sniff(handle.read(SAMPLE_SIZE))
     texts = work / "text"
     texts.mkdir()
-    block_bytes = int(min(max(budget_bytes // 64, MIN_BLOCK_BYTES), 32 * MIB))
+    # Small blocks: pyarrow holds several in flight per thread, and larger ones parse no faster here.
+    block_bytes = int(min(max(budget_bytes // 512, MIN_BLOCK_BYTES), 4 * MIB))
     encoding = sniffed.encoding
     header = None
     if encoding == "utf-8":  # pyarrow checks the UTF-8 as it parses (see reading.read_csv)
         header = _arrow_text(path, sniffed.delimiter, encoding, texts, block_bytes, on_progress)
     if header is None:
-        encoding = reading._confirm_encoding(path, sniffed.encoding, on_progress)
+        encoding = reading.confirm_encoding(path, sniffed.encoding, on_progress)
         if encoding != "utf-8":
             header = _arrow_text(path, sniffed.delimiter, encoding, texts, block_bytes, on_progress)
     if header is None:
@@ -277,31 +300,71 @@ def _ingest(
     store = _Store(work)
     types: dict[str, str] = {}
     formats: dict[str, str] = {}
-    for number, (name, file) in enumerate(header, start=1):
+    done = itertools.count(1)
+    lock = threading.Lock()
+
+    room = _Room(budget_bytes - BASE_BYTES)
+
+    def type_one(name: str, file: Path) -> None:
+        with room.taking(TYPING_FACTOR * file.stat().st_size):
+            _type_one(name, file)
+
+    def _type_one(name: str, file: Path) -> None:
         raw = _load_text(file)
-        if number == 1:
-            store.start(len(raw))
-        column, types[name], fmt = reading.type_column(raw)
+        column, kind, fmt = reading.type_column(raw)
         del raw
         file.unlink()
-        store.save(name, column)
+        with lock:
+            if store.rows == 0 and store.selection_id == 0:
+                store.start(len(column))
+            store.save(name, column)
+            types[name] = kind
+            if fmt:
+                formats[name] = fmt
         del column
         _return_freed_memory()
-        if fmt:
-            formats[name] = fmt
         if on_progress is not None:
-            on_progress("type", number, len(header))
+            on_progress("type", next(done), len(header))
+
+    # Two columns at a time where both fit the budget: pyarrow's kernels release the GIL.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="lowmem-type") as pool:
+        list(pool.map(lambda item: type_one(*item), header))
+    store.files = {name: store.files[name] for name, _ in header}  # the file's column order
+    store.dtypes = {name: store.dtypes[name] for name, _ in header}
+    if store.selection_id == 0:
+        store.start(0)
     return store, types, formats, encoding, sniffed.delimiter
+
+
+class _Room:
+    """Bytes of the budget that concurrent work may take: a taker waits until its share fits
+    (or nothing else runs, so a share larger than the room still goes, alone)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.taken = size, 0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def taking(self, share: int) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self.taken == 0 or self.taken + share <= self.size)
+            self.taken += share
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.taken -= share
+                self._changed.notify_all()
 
 
 def _arrow_text(
     path: Path, delimiter: str, encoding: str, folder: Path, block_bytes: int, on_progress: OnProgress | None
 ) -> list[tuple[str, Path]] | None:
     """Each column's text into its own file by pyarrow's streaming reader, or None where pandas must read."""
-    if not arrow_csv._plain(path):
+    if not arrow_csv.plain(path):
         return None
     try:
-        source = arrow_csv._Counting(path, on_progress) if on_progress else str(path)
+        source = arrow_csv.CountingFile(path, on_progress) if on_progress else str(path)
         reader = pacsv.open_csv(source, **arrow_csv.options(delimiter, encoding, block_bytes))
         with _TextFiles(folder) as files:
             for batch in reader:
@@ -333,7 +396,7 @@ def _pandas_text(path: Path, delimiter: str, encoding: str, folder: Path, block_
         except pd.errors.ParserWarning as exc:
             raise ReadError("the first row after the header has more fields than the header") from exc
         except pd.errors.ParserError as exc:
-            raise ReadError(reading._parser_message(exc)) from exc
+            raise ReadError(reading.parser_message(exc)) from exc
         except (UnicodeDecodeError, ValueError) as exc:
             raise ReadError(f"the file is not a readable CSV: {exc}") from exc
         return files.finished()
@@ -417,7 +480,7 @@ def _step(store: _Store, step: Any, number: int) -> StepReport:
     rows = store.rows
     schema = store.schema()
     if step.op in COLUMN_OPS:
-        out, report = _run_step(schema, step, number)
+        out, report = run_step(schema, step, number)
         renamed = step.op in ("rename_columns", "normalize_column_names")
         store.reshape(list(schema.columns), [str(c) for c in out.columns], renamed)
         return dataclasses.replace(report, rows_before=rows, rows_after=rows)
@@ -427,7 +490,7 @@ def _step(store: _Store, step: Any, number: int) -> StepReport:
         frame = _missing_frame(store, step.how)
     else:
         frame = store.frame(_reads(step, schema))
-    out, report = _run_step(frame, step, number)
+    out, report = run_step(frame, step, number)
     if step.op in ROW_OPS:
         store.select(out.index.to_numpy(dtype=np.int64))
     else:
@@ -472,7 +535,7 @@ def _key_frame(store: _Store, names: list[str]) -> pd.DataFrame:
     """
     present = [name for name in names if name in store.files]
     candidates = np.ones(store.rows, dtype=bool)
-    cheap = sorted(present, key=lambda n: ops_rows._CHEAP_FIRST[type_name(pd.Series(dtype=store.dtypes[n]))])
+    cheap = sorted(present, key=lambda n: ops_rows.CHEAP_FIRST[type_name(pd.Series(dtype=store.dtypes[n]))])
     if len(present) > 1 and cheap:
         candidates = store.load(cheap[0]).duplicated(keep=False).to_numpy()
     positions = store.selection[candidates]

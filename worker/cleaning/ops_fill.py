@@ -22,7 +22,7 @@ def fill_missing(df: pd.DataFrame, step: FillMissing) -> tuple[pd.DataFrame, Ste
     columns whose type the value fits, the others every column. An integer column filled with a
     mean or median gets that value rounded, so it stays integer (the report says so).
     """
-    names = pick_columns(df, step.op, step.columns, _default_columns(step))
+    names = pick_columns(df, step.op, step.columns, default_columns(step))
     if step.strategy in ("mean", "median"):
         require_type(df, step.op, names, is_numeric, f"{step.strategy} needs numbers")
     out = df.copy(deep=False)
@@ -38,7 +38,7 @@ def fill_missing(df: pd.DataFrame, step: FillMissing) -> tuple[pd.DataFrame, Ste
     return out, make_report(step.op, df, out, summary, cells, details)
 
 
-def _default_columns(step: FillMissing) -> Callable[[pd.Series], bool]:
+def default_columns(step: FillMissing) -> Callable[[pd.Series], bool]:
     if step.strategy in ("mean", "median"):
         return is_numeric
     if step.strategy == "constant":

@@ -31,7 +31,7 @@ def drop_duplicates(df: pd.DataFrame, step: DropDuplicates) -> tuple[pd.DataFram
 
 
 PRESCREEN_ROWS = 100_000
-_CHEAP_FIRST = {"integer": 0, "float": 1, "datetime": 2, "text": 3, "boolean": 4}
+CHEAP_FIRST = {"integer": 0, "float": 1, "datetime": 2, "text": 3, "boolean": 4}
 
 
 def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndarray:
@@ -46,7 +46,7 @@ def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndar
     if len(df) == 0 or len(df) < PRESCREEN_ROWS or len(names) < 2 or not df.columns.is_unique:
         return df.duplicated(subset=subset, keep=keep).to_numpy()
     candidates: np.ndarray | None = None
-    for name in sorted(names, key=lambda n: _CHEAP_FIRST[type_name(df[n])])[:3]:
+    for name in sorted(names, key=lambda n: CHEAP_FIRST[type_name(df[n])])[:3]:
         repeats = df[name].duplicated(keep=False).to_numpy()
         candidates = repeats if candidates is None else candidates & repeats
         if candidates.mean() <= 0.5:

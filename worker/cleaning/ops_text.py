@@ -19,7 +19,7 @@ _TEXT_ONLY = "this step works on text (cast the column to string first)"
 
 def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFrame, StepReport]:
     """Strip leading/trailing whitespace; a cell left empty becomes missing."""
-    names = _text_columns(df, step.op, step.columns)
+    names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
     for name in names:
         stripped = df[name].str.strip()
@@ -33,7 +33,7 @@ def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFram
 
 
 def change_case(df: pd.DataFrame, step: ChangeCase) -> tuple[pd.DataFrame, StepReport]:
-    names = _text_columns(df, step.op, step.columns)
+    names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
     for name in names:
         out[name] = getattr(df[name].str, step.case)()
@@ -47,7 +47,7 @@ def regex_replace(df: pd.DataFrame, step: RegexReplace) -> tuple[pd.DataFrame, S
     """Every match replaced, by RE2 (see :mod:`.patterns`): Python's syntax for pattern and
     replacement (``\\1``, ``\\g<name>``), run in linear time whatever the pattern.
     """
-    names = _text_columns(df, step.op, step.columns)
+    names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
     for name in names:
         out[name] = re2.replace(df[name], step.op, step.pattern, step.replacement)
@@ -75,7 +75,7 @@ def replace_values(df: pd.DataFrame, step: ReplaceValues) -> tuple[pd.DataFrame,
     return out, make_report(step.op, df, out, summary, cells, {"retyped": retyped})
 
 
-def _text_columns(df: pd.DataFrame, op: str, requested: list[str] | None) -> list[str]:
+def text_columns(df: pd.DataFrame, op: str, requested: list[str] | None) -> list[str]:
     names = pick_columns(df, op, requested, is_text)
     require_type(df, op, names, is_text, _TEXT_ONLY)
     return names

@@ -49,10 +49,10 @@ class Tracker:
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         value = self.percent(phase, done, total)
-        with self._lock:
+        with self._lock:  # callers in several threads: one at a time, so the percents passed on only rise
             now = self.clock()
             finished = total > 0 and done >= total
             if value <= self._shown or (now - self._last < self.every and not finished):
                 return
             self._shown, self._last = value, now
-        self.on_percent(value)
+            self.on_percent(value)

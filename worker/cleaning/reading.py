@@ -73,7 +73,7 @@ def read_csv(path: str | Path, *, on_progress: OnProgress | None = None) -> Read
         fast = arrow_csv.read_text(path, sniffed.delimiter, "utf-8", on_progress=on_progress)
         if fast is not None:
             return _typed(fast, "utf-8", sniffed.delimiter, None, on_progress)
-    encoding = _confirm_encoding(path, sniffed.encoding, on_progress)
+    encoding = confirm_encoding(path, sniffed.encoding, on_progress)
     frame = _read_text(path, sniffed.delimiter, encoding, on_progress, arrow=encoding != "utf-8")
     return _typed(frame, encoding, sniffed.delimiter, None, on_progress)
 
@@ -132,24 +132,26 @@ def infer_column(column: pd.Series) -> tuple[pd.Series, str]:
 
 def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tuple[pd.Series, str] | None:
     """The answer of the regular-expression path below for the common numeric columns, from one
-    cast instead of three full matches, or None to let that path decide.
+    cast and one match instead of four full matches, or None to let that path decide.
 
-    Whatever pyarrow casts to int64 using only digits and signs matches _INTEGER; whatever it casts to float64 using only
-    digits, signs, "." and exponents, with some "." or exponent in it, matches _FLOAT and not
-    _INTEGER (all-integer text that int64 refused, e.g. past 2**63, goes the long way).
+    Whatever pyarrow casts to int64 using only digits and signs matches _INTEGER; whatever it
+    casts to float64 using only digits, signs, "." and exponents, with some "." or exponent in
+    it, matches _FLOAT and not _INTEGER (all-integer text that int64 refused, e.g. past 2**63,
+    goes the long way). A column with a leading zero anywhere also goes the long way.
     """
     if pc.all(pc.match_substring_regex(stripped[:1000], f"^(?:{_FLOAT})$")).as_py() is False:
         return None  # not a number column (the long way's first look says the same)
     ints = _cast_or_none(stripped, pa.int64())
-    if ints is not None and not pc.any(pc.match_substring_regex(stripped, "[^0-9+-]")).as_py():  # no "0x1f"
-        return (column, "text") if _any_leading_zero(stripped) else (_series(ints, column, "Int64"), "integer")
+    if ints is not None:  # no other characters ("0x1f" casts) and no leading zero
+        odd = pc.any(pc.match_substring_regex(stripped, f"[^0-9+-]|^(?:{_LEADING_ZERO})$")).as_py()
+        return None if odd else (_series(ints, column, "Int64"), "integer")
     if not pc.any(pc.match_substring_regex(stripped[:1000], "[.eE]")).as_py():
         if not pc.any(pc.match_substring_regex(stripped, "[.eE]")).as_py():
             return None
     floats = _cast_or_none(stripped, pa.float64())
-    if floats is None or pc.any(pc.match_substring_regex(stripped, "[^0-9eE.+-]")).as_py():
+    if floats is None or pc.any(pc.match_substring_regex(stripped, f"[^0-9eE.+-]|^(?:{_LEADING_ZERO})$")).as_py():
         return None
-    return (column, "text") if _any_leading_zero(stripped) else (_series(floats, column, "float64"), "float")
+    return _series(floats, column, "float64"), "float"
 
 
 def _cast_or_none(values: pa.Array | pa.ChunkedArray, to: pa.DataType) -> pa.Array | pa.ChunkedArray | None:
@@ -248,7 +250,7 @@ def _all_match(values: pa.Array | pa.ChunkedArray, pattern: str) -> bool:
     return bool(pc.all(head).as_py() is not False and pc.all(pc.match_substring_regex(values, anchored)).as_py())
 
 
-def _confirm_encoding(path: Path, guess: str, on_progress: OnProgress | None = None) -> str:
+def confirm_encoding(path: Path, guess: str, on_progress: OnProgress | None = None) -> str:
     """Decode the whole file with the guess (made from its head); fall back from UTF-8 if needed."""
     candidates = {"utf-8": ["utf-8", "cp1252", "latin-1"], "cp1252": ["cp1252", "latin-1"]}.get(guess, [guess])
     for encoding in candidates:
@@ -301,12 +303,12 @@ def _read_text(
         except pd.errors.ParserWarning as exc:
             raise ReadError("the first row after the header has more fields than the header") from exc
         except pd.errors.ParserError as exc:
-            raise ReadError(_parser_message(exc)) from exc
+            raise ReadError(parser_message(exc)) from exc
         except (UnicodeDecodeError, ValueError) as exc:
             raise ReadError(f"the file is not a readable CSV: {exc}") from exc
 
 
-def _parser_message(exc: Exception) -> str:
+def parser_message(exc: Exception) -> str:
     found = _TOO_MANY.search(str(exc))
     if found:
         expected, line, saw = found.groups()
