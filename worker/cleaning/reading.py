@@ -39,7 +39,8 @@ _PARALLEL_ROWS = 50_000
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 _INTEGER = r"[+-]?\d+"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_LEADING_ZERO = r"[+-]?0\d.*"
+# Only ever asked of values that are numbers already (no line breaks): a prefix decides.
+_LEADING_ZERO = r"^[+-]?0\d"
 _DATETIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
@@ -92,42 +93,54 @@ def read_head(
 
 def infer_column(column: pd.Series) -> tuple[pd.Series, str]:
     """The column converted to the narrowest type that holds all its values, and that type's name."""
+    converted, kind, _ = _infer(column)
+    return converted, kind
+
+
+_FIND_FORMAT = "find"  # the datetime format is not known yet: dates.read_format decides
+
+
+def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
+    """infer_column, plus the datetime format when inferring it proved it (else _FIND_FORMAT)."""
     if not column.notna().any():
-        return column, "text"
+        return column, "text", None
     # pyarrow's kernels (RE2 matching, casts) on the text itself: no copies through Python objects.
     stripped = pc.utf8_trim_whitespace(pa.array(column.array, type=pa.large_string()))
     lowered = pc.utf8_lower(stripped) if _all_match(stripped, "(?i)true|false|yes|no") else None
     # RE2's case folding is wider than lowering ("yeſ" matches): the lowered words decide.
     if lowered is not None and pc.all(pc.is_in(pc.drop_null(lowered), value_set=pa.array(list(_BOOLEANS)))).as_py():
         truth = pc.is_in(lowered, value_set=pa.array(["true", "yes"]))
-        return _series(pc.if_else(pc.is_null(lowered), None, truth), column, "boolean"), "boolean"
+        return _series(pc.if_else(pc.is_null(lowered), None, truth), column, "boolean"), "boolean", None
     quick = _quick_number(stripped, column)
     if quick is not None:
-        return quick
+        return quick[0], quick[1], None
     numeric = _all_match(stripped, _FLOAT)
     if numeric and _any_leading_zero(stripped):
-        return column, "text"
+        return column, "text", None
     if numeric and _all_match(stripped, _INTEGER):
         try:  # the cast refuses a leading "+" (then pandas decides) and anything past int64
-            return _series(pc.cast(stripped, pa.int64()), column, "Int64"), "integer"
+            return _series(pc.cast(stripped, pa.int64()), column, "Int64"), "integer", None
         except pa.ArrowInvalid:
             numbers = pd.to_numeric(column.str.strip())
             if numbers.dtype.kind == "i":  # past int64 the values are identifiers: keep the text
-                return numbers.astype("Int64"), "integer"
-            return column, "text"
+                return numbers.astype("Int64"), "integer", None
+            return column, "text", None
     if numeric:
-        return _series(pc.cast(stripped, pa.float64()), column, "float64"), "float"
-    if _all_match(stripped, _DATETIME):
-        if _all_match(stripped, _DATE):
-            try:  # plain dates, the common case, parse many times faster in pyarrow
-                return _series(pc.cast(stripped, pa.timestamp("us")), column, "datetime64[us]"), "datetime"
-            except pa.ArrowInvalid:
-                pass  # an impossible date: pandas decides (and refuses it)
+        return _series(pc.cast(stripped, pa.float64()), column, "float64"), "float", None
+    plain_dates = _all_match(stripped, _DATE)
+    if plain_dates:
+        try:  # plain dates, the common case, parse many times faster in pyarrow
+            parsed = _series(pc.cast(stripped, pa.timestamp("us")), column, "datetime64[us]")
+            # Every value is YYYY-MM-DD: that is the shape dates.read_format would find.
+            return parsed, "datetime", dates.DATE_ISO
+        except pa.ArrowInvalid:
+            pass  # an impossible date: pandas decides (and refuses it)
+    if plain_dates or _all_match(stripped, _DATETIME):
         try:
-            return pd.to_datetime(column.str.strip(), format="ISO8601"), "datetime"
+            return pd.to_datetime(column.str.strip(), format="ISO8601"), "datetime", _FIND_FORMAT
         except (ValueError, OverflowError):  # impossible dates, mixed time zones
-            return column, "text"
-    return column, "text"
+            return column, "text", None
+    return column, "text", None
 
 
 def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tuple[pd.Series, str] | None:
@@ -142,14 +155,19 @@ def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tu
     if pc.all(pc.match_substring_regex(stripped[:1000], f"^(?:{_FLOAT})$")).as_py() is False:
         return None  # not a number column (the long way's first look says the same)
     ints = _cast_or_none(stripped, pa.int64())
-    if ints is not None:  # no other characters ("0x1f" casts) and no leading zero
-        odd = pc.any(pc.match_substring_regex(stripped, f"[^0-9+-]|^(?:{_LEADING_ZERO})$")).as_py()
-        return None if odd else (_series(ints, column, "Int64"), "integer")
+    if ints is not None:
+        if pc.all(pc.equal(pc.cast(ints, pa.large_string()), stripped)).as_py() is not False:
+            return _series(ints, column, "Int64"), "integer"  # every value is written as int64 writes it
+        if pc.any(pc.match_substring_regex(stripped, "[^0-9+-]")).as_py():
+            return None  # other characters ("0x1f" casts): the long way decides
+        if _any_leading_zero(stripped):
+            return column, "text"  # digits with a leading zero somewhere: identifiers, as the long way says
+        return _series(ints, column, "Int64"), "integer"
     if not pc.any(pc.match_substring_regex(stripped[:1000], "[.eE]")).as_py():
         if not pc.any(pc.match_substring_regex(stripped, "[.eE]")).as_py():
             return None
     floats = _cast_or_none(stripped, pa.float64())
-    if floats is None or pc.any(pc.match_substring_regex(stripped, f"[^0-9eE.+-]|^(?:{_LEADING_ZERO})$")).as_py():
+    if floats is None or pc.any(pc.match_substring_regex(stripped, f"[^0-9eE.+-]|{_LEADING_ZERO}")).as_py():
         return None
     return _series(floats, column, "float64"), "float"
 
@@ -162,7 +180,7 @@ def _cast_or_none(values: pa.Array | pa.ChunkedArray, to: pa.DataType) -> pa.Arr
 
 
 def _any_leading_zero(stripped: pa.Array | pa.ChunkedArray) -> bool:
-    return bool(pc.any(pc.match_substring_regex(stripped, f"^(?:{_LEADING_ZERO})$")).as_py())
+    return bool(pc.any(pc.match_substring_regex(stripped, _LEADING_ZERO)).as_py())
 
 
 _PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
@@ -209,9 +227,10 @@ def _typed(
 
 def type_column(raw: pd.Series, kind: str | None = None) -> tuple[pd.Series, str, str | None]:
     """A text column as read -> (typed column, its type name, its datetime format or None)."""
-    column, kind = _as_type(raw, kind)
+    column, kind, fmt = _as_type(raw, kind)
     column = _one_chunk(column) if kind == "text" else column
-    fmt = dates.read_format(raw.dropna().str.strip()) if kind == "datetime" else None
+    if fmt == _FIND_FORMAT:
+        fmt = dates.read_format(raw.dropna().str.strip())
     return column, kind, fmt
 
 
@@ -225,22 +244,23 @@ def _one_chunk(column: pd.Series) -> pd.Series:
     return pd.Series(pd.array(values.combine_chunks(), dtype=column.dtype), index=column.index, name=column.name)
 
 
-def _as_type(column: pd.Series, kind: str | None) -> tuple[pd.Series, str]:
-    """The column as ``kind`` when given and its values allow it, else as inferred."""
-    inferred, inferred_kind = infer_column(column)
+def _as_type(column: pd.Series, kind: str | None) -> tuple[pd.Series, str, str | None]:
+    """The column as ``kind`` when given and its values allow it, else as inferred; with the
+    datetime format when known (_FIND_FORMAT: to be found)."""
+    inferred, inferred_kind, fmt = _infer(column)
     if kind is None or kind == inferred_kind or kind not in TYPES:
-        return inferred, inferred_kind
+        return inferred, inferred_kind, fmt
     stripped = column.str.strip()
     try:
         if kind == "text":
-            return column, kind
+            return column, kind, None
         if kind == "boolean":
-            return stripped.str.lower().map(_BOOLEANS).astype("boolean"), kind
+            return stripped.str.lower().map(_BOOLEANS).astype("boolean"), kind, None
         if kind in ("integer", "float"):
-            return pd.to_numeric(stripped).astype("Int64" if kind == "integer" else "float64"), kind
-        return pd.to_datetime(stripped, format="ISO8601"), kind
+            return pd.to_numeric(stripped).astype("Int64" if kind == "integer" else "float64"), kind, None
+        return pd.to_datetime(stripped, format="ISO8601"), kind, _FIND_FORMAT
     except (ValueError, TypeError, OverflowError):
-        return inferred, inferred_kind
+        return inferred, inferred_kind, fmt
 
 
 def _all_match(values: pa.Array | pa.ChunkedArray, pattern: str) -> bool:
