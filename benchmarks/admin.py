@@ -9,7 +9,9 @@ report), starts a real uvicorn, signs in as an admin and reports:
 - the median (and worst) time of GET /admin/job/list, of the list filtered to failed jobs, and of
   GET /admin/ (the dashboard), over --loads loads after two warm-up loads;
 - the request time of a bulk re-run of --bulk jobs matching a filter, through the REST API
-  (`POST /api/jobs/bulk` with a filter) and through the admin's confirmation + POST.
+  (`POST /api/jobs/bulk` with a filter) and through the admin's confirmation + POST;
+- the request time of a bulk cancel of the --bulk jobs that re-run made (queued: no worker
+  consumes the benchmark's queue), by ids through the REST API.
 
 Targets (issue 4): list and dashboard < 300 ms, the bulk re-run request < 2 s.
 """
@@ -157,8 +159,9 @@ def _measure(env: dict[str, str], token: str, config_id: int, args: argparse.Nam
                 ("dashboard", "/admin/"),
             ):
                 _report(label, _loads(web, path, args.loads))
-            _bulk_through_the_api(web, token, config_id, args.bulk)
+            made = _bulk_through_the_api(web, token, config_id, args.bulk)
             _bulk_through_the_admin(web, config_id, args.bulk)
+            _bulk_cancel_through_the_api(web, token, made)
     finally:
         server.terminate()
         server.wait(20)
@@ -181,7 +184,8 @@ def _report(label: str, times: list[float]) -> None:
           f"({len(times)} loads)")  # fmt: skip
 
 
-def _bulk_through_the_api(web: httpx.Client, token: str, config_id: int, expected: int) -> None:
+def _bulk_through_the_api(web: httpx.Client, token: str, config_id: int, expected: int) -> list[int]:
+    """The re-run; returns the ids of the jobs it made."""
     body = {"action": "rerun", "filter": {"status": "failed", "config_id": config_id}}
     headers = {"Authorization": f"Bearer {token}"}
     started = time.perf_counter()
@@ -195,6 +199,7 @@ def _bulk_through_the_api(web: httpx.Client, token: str, config_id: int, expecte
     assert (dry.json()["acted"], result["acted"]) == (expected, expected), (dry.json()["acted"], result["acted"])
     print(f"REST bulk re-run of {result['acted']} jobs matching a filter: dry run {dry_time * 1000:.0f} ms, "  # noqa: T201
           f"the re-run {elapsed:.2f} s")  # fmt: skip
+    return [row["new_job_id"] for row in result["results"]]
 
 
 def _bulk_through_the_admin(web: httpx.Client, config_id: int, expected: int) -> None:
@@ -212,6 +217,18 @@ def _bulk_through_the_admin(web: httpx.Client, config_id: int, expected: int) ->
     print(f"admin bulk requeue of {count} jobs: confirmation page {confirm_time * 1000:.0f} ms, "  # noqa: T201
           f"the POST {elapsed:.2f} s")  # fmt: skip
     assert count == expected
+
+
+def _bulk_cancel_through_the_api(web: httpx.Client, token: str, ids: list[int]) -> None:
+    started = time.perf_counter()
+    response = web.post(
+        "/api/jobs/bulk", json={"action": "cancel", "ids": ids}, headers={"Authorization": f"Bearer {token}"}
+    )
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    result = response.json()
+    assert result["acted"] == len(ids), {key: result[key] for key in ("acted", "skipped", "not_found")}
+    print(f"REST bulk cancel of {result['acted']} queued jobs by ids: {elapsed:.2f} s")  # noqa: T201
 
 
 def _wait(base: str) -> None:

@@ -4,8 +4,10 @@
                                         which jobs it touches,          per job: done / skipped
                                         which it skips and why          (why) / not found
 
-`plan` only reads. `execute` changes jobs through `console.core.jobs` (which commits job by
-job), so a job whose state moved since the plan is skipped with the reason, never forced.
+`plan` only reads. `execute` changes jobs through `console.core.jobs`, all the plan's jobs
+together: a requeue or re-run makes its new jobs with one `jobs.submit_many` (one INSERT, one
+commit, one pipelined send), a cancel is one `jobs.cancel_many`. A job whose state moved since
+the plan is skipped with the reason, never forced.
 The same filter drives the admin's job list, its bulk pages and the REST API.
 """
 
@@ -225,13 +227,14 @@ def preview(result: Plan) -> list[Outcome]:
 def execute(
     *, session: Session, plan: Plan, actor: User, rerun_steps: Callable[[Job], list[dict[str, Any]]], workers: int = 1
 ) -> list[Outcome]:
-    """Do the plan job by job through `console.core.jobs` (each change commits); report what happened to each.
+    """Do the plan through `console.core.jobs`; report what happened to each job.
 
     `rerun_steps(job)` gives a re-run its validated steps (the config as it is now). A job that
     can no longer take the action is skipped with the reason; nothing here raises for one job.
-    With `workers` > 1 the jobs to touch are shared among that many threads, each with a session
-    of its own: every job still goes through `console.core.jobs` and commits on its own, but the
-    waits on PostgreSQL and Redis overlap.
+    The plan's jobs are acted on together (`jobs.submit_many` / `jobs.cancel_many`: a few
+    statements, one commit before any message); should that fail before it commits, they are
+    done job by job instead, each with its own outcome, shared among `workers` threads with a
+    session each so that the waits on PostgreSQL and Redis overlap.
     """
     outcomes: dict[int, Outcome] = {}
     for item in plan.items:
@@ -239,17 +242,86 @@ def execute(
             outcomes[item.job_id] = Outcome(item.job_id, "not_found", item.reason or "not found")
         elif not item.acts:
             outcomes[item.job_id] = Outcome(item.job_id, "skipped", item.reason or "")
-    todo = [item.job_id for item in plan.touched]
-    if workers <= 1 or len(todo) < 2 * workers:
-        for item in plan.touched:
-            assert item.job is not None
-            outcomes[item.job_id] = _act(session, plan.action, item.job, actor, rerun_steps)
+    todo = plan.touched
+    if plan.action == "cancel":
+        todo = _cancel_together(session, todo, outcomes)
     else:
-        shares = [todo[i::workers] for i in range(workers)]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk") as pool:
-            for done in pool.map(lambda share: _act_in_own_session(plan.action, share, actor.id, rerun_steps), shares):
-                outcomes.update(done)
+        todo = _submit_together(session, plan.action, todo, rerun_steps, outcomes)
+    outcomes.update(_one_by_one(session, plan.action, todo, actor, rerun_steps, workers))
     return [outcomes[item.job_id] for item in plan.items]
+
+
+def _cancel_together(session: Session, todo: list[Planned], outcomes: dict[int, Outcome]) -> list[Planned]:
+    """Cancel the jobs with one `jobs.cancel_many`, recording each outcome; returns the jobs left to do
+    one by one (all of them when it failed: it commits last, so nothing was changed then)."""
+    if not todo:
+        return []
+    try:
+        done = jobs.cancel_many(session=session, job_ids=[item.job_id for item in todo])
+    except Exception as exc:
+        session.rollback()
+        logger.opt(exception=exc).warning("bulk cancel of {} jobs failed together; acting job by job", len(todo))
+        return todo
+    for job_id, result in done.items():
+        outcomes[job_id] = _refused("cancel", job_id, result) if isinstance(result, Exception) else _cancelled(result)
+    return []
+
+
+def _cancelled(job: Job) -> Outcome:
+    stopping = " (its worker stops it within seconds)" if job.status == JobStatus.RUNNING else ""
+    return Outcome(job.id, "done", f"job is {job.status}{stopping}")
+
+
+def _submit_together(
+    session: Session,
+    action: str,
+    todo: list[Planned],
+    rerun_steps: Callable[[Job], list[dict[str, Any]]],
+    outcomes: dict[int, Outcome],
+) -> list[Planned]:
+    """Requeue or re-run the jobs with one `jobs.submit_many`, recording each outcome; returns the jobs
+    left to do one by one (all of them when the batch could not be created: nothing was committed then)."""
+    sources: list[Planned] = []
+    items: list[jobs.NewJob] = []
+    for item in todo:
+        job = item.job
+        assert job is not None
+        try:
+            items.append(jobs.requeue_of(job) if action == "requeue" else jobs.rerun_of(job, steps=rerun_steps(job)))
+            sources.append(item)
+        except Exception as exc:
+            outcomes[item.job_id] = _refused(action, item.job_id, exc)
+    if not items:
+        return []
+    try:
+        created = jobs.submit_many(session=session, items=items)
+    except Exception as exc:  # nothing was committed: job by job, each failure is reported on its own job
+        session.rollback()
+        logger.opt(exception=exc).warning("bulk {} of {} jobs failed together; acting job by job", action, len(items))
+        return sources
+    for item, new in zip(sources, created, strict=True):
+        outcomes[item.job_id] = Outcome(item.job_id, "done", f"new job {new.id} is {new.status}", new_job_id=new.id)
+    return []
+
+
+def _one_by_one(
+    session: Session,
+    action: str,
+    todo: list[Planned],
+    actor: User,
+    rerun_steps: Callable[[Job], list[dict[str, Any]]],
+    workers: int,
+) -> dict[int, Outcome]:
+    if workers <= 1 or len(todo) < 2 * workers:
+        acting = [item.job for item in todo if item.job is not None]
+        return {job.id: _act(session, action, job, actor, rerun_steps) for job in acting}
+    ids = [item.job_id for item in todo]
+    shares = [ids[i::workers] for i in range(workers)]
+    done: dict[int, Outcome] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk") as pool:
+        for share in pool.map(lambda share: _act_in_own_session(action, share, actor.id, rerun_steps), shares):
+            done.update(share)
+    return done
 
 
 def _act_in_own_session(
@@ -273,21 +345,23 @@ def _act(
 ) -> Outcome:
     try:
         if action == "cancel":
-            done = jobs.cancel(session=session, job=job)
-            stopping = " (its worker stops it within seconds)" if done.status == JobStatus.RUNNING else ""
-            return Outcome(job.id, "done", f"job is {done.status}{stopping}")
+            return _cancelled(jobs.cancel(session=session, job=job))
         if action == "requeue":
             new = jobs.requeue(session=session, job=job, by=actor)
         else:
             new = jobs.rerun(session=session, job=job, by=actor, steps=rerun_steps(job))
-    except ConsoleError as exc:
+    except Exception as exc:
         session.rollback()
-        return Outcome(job.id, "skipped", describe_error(exc))
-    except Exception as exc:  # one job's infrastructure failure must not lose the report on the others
-        session.rollback()
-        logger.bind(job_id=job.id).opt(exception=exc).error("bulk {} failed", action)
-        return Outcome(job.id, "skipped", f"not {PAST[action]}: {type(exc).__name__}; see the log")
+        return _refused(action, job.id, exc)
     return Outcome(job.id, "done", f"new job {new.id} is {new.status}", new_job_id=new.id)
+
+
+def _refused(action: str, job_id: int, exc: Exception) -> Outcome:
+    if isinstance(exc, ConsoleError):
+        return Outcome(job_id, "skipped", describe_error(exc))
+    # One job's infrastructure failure must not lose the report on the others.
+    logger.bind(job_id=job_id).opt(exception=exc).error("bulk {} failed", action)
+    return Outcome(job_id, "skipped", f"not {PAST[action]}: {type(exc).__name__}; see the log")
 
 
 def describe_error(exc: ConsoleError) -> str:

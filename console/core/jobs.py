@@ -5,12 +5,16 @@
        └──── cancel ─────┴───── cancel ─────┴──────> cancelled
 
 `transition()` is one conditional UPDATE, so two processes racing on a job cannot both
-win, and a final state is never overwritten. Requeue and re-run make new jobs.
+win, and a final state is never overwritten; `transition_many()` is the same rule for many
+jobs in one statement. Requeue and re-run make new jobs; `submit_many()` makes many in a
+few statements (bulk actions), `submit()` is it for one.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, u
 from sqlalchemy.orm import Session, aliased
 
 from console.core import queue
-from console.core.errors import InvalidTransition, NotFound
+from console.core.errors import ConsoleError, InvalidTransition, NotFound
 from console.core.models import CleaningConfig, Dataset, Job, JobEvent, JobStatus, User
 
 S = JobStatus
@@ -32,6 +36,9 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
     S.CANCELLED: frozenset({S.PENDING, S.QUEUED, S.RUNNING}),
 }
 _TIMESTAMP_OF = {S.QUEUED: "queued_at", S.RUNNING: "started_at"}
+_UNFINISHED = (S.PENDING.value, S.QUEUED.value, S.RUNNING.value)
+# For UPDATE ... RETURNING Job: the session's copies of the jobs take the values the database now has.
+_REFRESH = {"synchronize_session": False, "populate_existing": True}
 
 
 def transition(
@@ -49,18 +56,10 @@ def transition(
     With `holding`, the change lands only while that lease still holds the job; `only_if` adds
     a condition of the caller's. Flushes, never commits.
     """
-    now = func.clock_timestamp()
-    stamps: dict[str, Any] = {}
-    if to in _TIMESTAMP_OF:
-        stamps[_TIMESTAMP_OF[to]] = now
-    if to == S.RUNNING:
-        stamps["heartbeat_at"] = now
-    if to in (S.SUCCEEDED, S.FAILED, S.CANCELLED):
-        stamps["finished_at"] = now
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.status.in_([status.value for status in ALLOWED_FROM[to]]))
-        .values(status=to.value, **stamps, **values)
+        .where(Job.id == job_id, _may_move_to(to))
+        .values(status=to.value, **_stamps(to), **values)
         .returning(Job.id)
         .execution_options(synchronize_session=False)
     )
@@ -70,8 +69,59 @@ def transition(
         statement = statement.where(only_if)
     moved = session.execute(statement).first() is not None
     if moved:
-        record_event(session=session, job_id=job_id, message=f"{to.value}" + (f": {reason}" if reason else ""))
+        record_event(session=session, job_id=job_id, message=_moved_message(to, reason))
     return moved
+
+
+def transition_many(
+    *,
+    session: Session,
+    job_ids: Sequence[int],
+    to: JobStatus,
+    reason: str | None = None,
+    only_if: ColumnElement[bool] | None = None,
+    **values: Any,
+) -> list[Job]:
+    """`transition()` for many jobs: one conditional UPDATE, one INSERT of the events of those that moved.
+
+    Each job moves only if the lifecycle allows it from its own current status (and `only_if`
+    holds for it); the others are left as they are. Returns the jobs that moved, as they are
+    now (the session's copies are refreshed). Flushes, never commits.
+    """
+    if not job_ids:
+        return []
+    statement = (
+        update(Job)
+        .where(Job.id.in_(list(job_ids)), _may_move_to(to))
+        .values(status=to.value, **_stamps(to), **values)
+        .returning(Job)
+    )
+    if only_if is not None:
+        statement = statement.where(only_if)
+    moved = sorted(session.scalars(statement, execution_options=_REFRESH), key=lambda job: job.id)
+    message = _moved_message(to, reason)
+    record_events(session=session, events=[(job.id, message) for job in moved])
+    return moved
+
+
+def _may_move_to(to: JobStatus) -> ColumnElement[bool]:
+    return Job.status.in_([status.value for status in ALLOWED_FROM[to]])
+
+
+def _stamps(to: JobStatus) -> dict[str, Any]:
+    now = func.clock_timestamp()
+    stamps: dict[str, Any] = {}
+    if to in _TIMESTAMP_OF:
+        stamps[_TIMESTAMP_OF[to]] = now
+    if to == S.RUNNING:
+        stamps["heartbeat_at"] = now
+    if to in (S.SUCCEEDED, S.FAILED, S.CANCELLED):
+        stamps["finished_at"] = now
+    return stamps
+
+
+def _moved_message(to: JobStatus, reason: str | None) -> str:
+    return f"{to.value}" + (f": {reason}" if reason else "")
 
 
 def claim(
@@ -136,6 +186,54 @@ def record_event(*, session: Session, job_id: int, message: str, level: str = "I
     session.execute(insert(JobEvent).values(job_id=job_id, level=level, message=message[:10_000]))
 
 
+def record_events(*, session: Session, events: Sequence[tuple[int, str]], level: str = "INFO") -> None:
+    """`record_event()` for many (job id, message) pairs: each logged, all kept in one INSERT."""
+    if not events:
+        return
+    for job_id, message in events:
+        logger.bind(job_id=job_id).log(level, message)
+    rows = [{"job_id": job_id, "level": level, "message": message[:10_000]} for job_id, message in events]
+    session.execute(insert(JobEvent), rows)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One job for `submit_many()`: validated `steps` for `dataset`, with where they came from.
+
+    `config_version` is the version `steps` came from (default: the config's current one).
+    """
+
+    owner: User
+    dataset: Dataset
+    steps: list[dict[str, Any]]
+    config: CleaningConfig | None = None
+    retry_of: Job | None = None
+    rerun_of: Job | None = None
+    config_version: int | None = None
+
+    def row(self) -> dict[str, Any]:
+        config = self.config
+        version = self.config_version if self.config_version is not None else config.version if config else None
+        return {
+            "owner_id": self.owner.id,
+            "dataset_id": self.dataset.id,
+            "config_id": config.id if config else None,
+            "config_version": version,
+            "steps": self.steps,
+            "task_id": str(uuid.uuid4()),  # never reused: workers drop a message whose id they revoked
+            "retry_of_id": self.retry_of.id if self.retry_of else None,
+            "rerun_of_id": self.rerun_of.id if self.rerun_of else None,
+        }
+
+    def created_message(self) -> str:
+        origin = (
+            f" (requeue of job {self.retry_of.id})" if self.retry_of
+            else f" (re-run of job {self.rerun_of.id})" if self.rerun_of
+            else ""
+        )  # fmt: skip
+        return f"created by {self.owner.email}{origin}"
+
+
 def submit(
     *,
     session: Session,
@@ -153,23 +251,34 @@ def submit(
     broker cannot be reached it stays `pending` and the reconciler sends it later.
     `config_version` is the version `steps` came from (default: the config's current one).
     """
-    job = Job(
-        owner_id=owner.id,
-        dataset_id=dataset.id,
-        config_id=config.id if config else None,
-        config_version=config_version if config_version is not None else config.version if config else None,
-        steps=steps,
-        task_id=str(uuid.uuid4()),
-        retry_of_id=retry_of.id if retry_of else None,
-        rerun_of_id=rerun_of.id if rerun_of else None,
-    )
-    session.add(job)
-    session.flush()
-    origin = f" (requeue of job {retry_of.id})" if retry_of else f" (re-run of job {rerun_of.id})" if rerun_of else ""
-    record_event(session=session, job_id=job.id, message=f"created by {owner.email}{origin}")
-    session.commit()
-    send(session=session, job=job)
+    item = NewJob(owner, dataset, steps, config, retry_of, rerun_of, config_version)
+    (job,) = submit_many(session=session, items=[item])
     return job
+
+
+def submit_many(*, session: Session, items: Sequence[NewJob]) -> list[Job]:
+    """Create a job per item in one INSERT (each with its own task id) and COMMIT them, then send
+    their messages over one broker connection and mark the sent ones queued (one more commit).
+
+    Returns the jobs in the order of `items`. What `submit()` promises holds for each: every job
+    is committed before any message is sent; when the broker cannot be reached the jobs stay
+    `pending` with a warning event and the reconciler sends them later. Raises only when the
+    jobs could not be created (nothing committed then).
+    """
+    if not items:
+        return []
+    statement = insert(Job).returning(Job, sort_by_parameter_order=True)
+    # render_nulls: one multi-row INSERT even when some items have no config or origin.
+    created = list(session.scalars(statement, [item.row() for item in items], execution_options={"render_nulls": True}))
+    made = [(job.id, item.created_message()) for job, item in zip(created, items, strict=True)]
+    record_events(session=session, events=made)
+    session.commit()
+    try:
+        send_many(session=session, jobs=created)
+    except Exception as exc:  # committed: the reconciler sends what is still pending
+        session.rollback()
+        logger.opt(exception=exc).warning("{} new job(s) left pending: {}", len(created), exc)
+    return created
 
 
 def send(*, session: Session, job: Job, queue_name: str | None = None) -> bool:
@@ -177,17 +286,35 @@ def send(*, session: Session, job: Job, queue_name: str | None = None) -> bool:
 
     Returns False (job stays pending) if the send failed.
     """
-    try:
-        priority = dispatch_priority(session=session, job=job)
-        queue.send(queue.PROCESS_JOB, args=[job.id], task_id=job.task_id, queue=queue_name, priority=priority)
-    except Exception as exc:  # the broker client raises many kinds; all mean "not sent"
-        record_event(session=session, job_id=job.id, level="WARNING", message=f"not sent yet, broker unavailable: {exc}")
-        session.commit()
-        return False
-    transition(session=session, job_id=job.id, to=S.QUEUED, sent_at=func.clock_timestamp())
+    return bool(send_many(session=session, jobs=[job], queue_name=queue_name))
+
+
+def send_many(*, session: Session, jobs: Sequence[Job], queue_name: str | None = None) -> list[Job]:
+    """Send the jobs' messages (to `queue_name`, default the configured queue) over one broker
+    connection, pipelined, and move the sent ones pending -> queued; commits. Returns the jobs sent.
+
+    A job whose message could not be sent stays `pending` with a warning event (the reconciler
+    sends it later). The session's copies of the jobs sent are refreshed.
+    """
+    if not jobs:
+        return []
+    ranks = dispatch_priorities(session=session, jobs=jobs)
+    messages = [queue.Message(args=[job.id], task_id=job.task_id, priority=ranks.get(job.id, 0)) for job in jobs]
+    sent = queue.send_many(queue.PROCESS_JOB, messages, queue=queue_name)
+    if sent.error is not None:
+        warning = f"not sent yet, broker unavailable: {sent.error}"
+        record_events(session=session, level="WARNING", events=[(job.id, warning) for job in jobs[sent.count :]])
+    done = jobs[: sent.count]
+    moved = transition_many(
+        session=session, job_ids=[job.id for job in done], to=S.QUEUED, sent_at=func.clock_timestamp()
+    )
     session.commit()
-    session.refresh(job)
-    return True
+    if len(moved) < len(done):
+        # A worker took the job (or a cancel ended it) before it could be marked queued: show it as it is.
+        moved_ids = {job.id for job in moved}
+        stale = [job.id for job in done if job.id not in moved_ids]
+        session.scalars(select(Job).where(Job.id.in_(stale)).execution_options(populate_existing=True)).all()
+    return list(done)
 
 
 def dispatch_priority(*, session: Session, job: Job) -> int:
@@ -196,9 +323,39 @@ def dispatch_priority(*, session: Session, job: Job) -> int:
     Workers take priority 0 first, so a user's first job waits behind other users' first jobs,
     not behind a burst of someone else's: jobs from different users interleave in the queue.
     """
-    unfinished = [S.PENDING.value, S.QUEUED.value, S.RUNNING.value]
-    earlier = select(func.count()).where(Job.owner_id == job.owner_id, Job.id < job.id, Job.status.in_(unfinished))
+    earlier = select(func.count()).where(Job.owner_id == job.owner_id, Job.id < job.id, Job.status.in_(_UNFINISHED))
     return min(int(session.execute(earlier).scalar_one()), 9)
+
+
+def dispatch_priorities(*, session: Session, jobs: Sequence[Job]) -> dict[int, int]:
+    """`dispatch_priority()` of each job, in one query: job id -> priority.
+
+    Per owner, the unfinished jobs before the first of `jobs` are counted once; from there a
+    running count in id order gives each job the unfinished ones in between.
+    """
+    if len(jobs) <= 1:
+        return {job.id: dispatch_priority(session=session, job=job) for job in jobs}
+    wanted, owners = [job.id for job in jobs], sorted({job.owner_id for job in jobs})
+    first = min(wanted)
+    unfinished = Job.status.in_(_UNFINISHED)
+    before = (
+        select(Job.owner_id, func.count().label("count"))
+        .where(Job.owner_id.in_(owners), Job.id < first, unfinished)
+        .group_by(Job.owner_id)
+        .subquery()
+    )
+    between = func.count().filter(unfinished).over(partition_by=Job.owner_id, order_by=Job.id, rows=(None, -1))
+    ranked = (
+        select(Job.id, Job.owner_id, between.label("between"))
+        .where(Job.owner_id.in_(owners), Job.id >= first, or_(unfinished, Job.id.in_(wanted)))
+        .subquery()
+    )
+    query = (
+        select(ranked.c.id, ranked.c.between + func.coalesce(before.c.count, 0))
+        .select_from(ranked.outerjoin(before, before.c.owner_id == ranked.c.owner_id))
+        .where(ranked.c.id.in_(wanted))
+    )
+    return {job_id: min(int(count), 9) for job_id, count in session.execute(query)}
 
 
 def cancel(*, session: Session, job: Job) -> Job:
@@ -206,55 +363,78 @@ def cancel(*, session: Session, job: Job) -> Job:
 
     A pending or queued job gets its final state here (no worker holds it; a worker
     checks the row before it starts). A running job is flagged and its worker stops
-    between steps and records `cancelled` itself.
+    between steps and records `cancelled` itself. Raises InvalidTransition for a finished job.
     """
-    session.refresh(job)
-    if job.is_finished:
-        raise InvalidTransition(f"job {job.id} is already {job.status}; only unfinished jobs can be cancelled")
-    if job.status in (S.PENDING, S.QUEUED) and transition(
-        session=session, job_id=job.id, to=S.CANCELLED, reason="cancelled before it started", cancel_requested=True
-    ):
-        session.commit()
-    else:
-        unfinished = Job.status.in_([S.PENDING.value, S.QUEUED.value, S.RUNNING.value])
-        flagged = session.execute(
-            update(Job).where(Job.id == job.id, unfinished).values(cancel_requested=True).returning(Job.id)
-        ).first()
-        if flagged is None:
-            # It finished between our look and the flag: its final state stands.
-            session.rollback()
-            session.refresh(job)
-            raise InvalidTransition(f"job {job.id} is already {job.status}; only unfinished jobs can be cancelled")
-        record_event(session=session, job_id=job.id, message="cancel requested; the worker stops it")
-        session.commit()
+    done = cancel_many(session=session, job_ids=[job.id])[job.id]
+    if isinstance(done, ConsoleError):
+        raise done
+    return done
+
+
+def cancel_many(*, session: Session, job_ids: Sequence[int]) -> dict[int, Job | ConsoleError]:
+    """`cancel()` for many jobs: two UPDATEs, one commit, one revoke broadcast for those running.
+
+    Returns, by job id, the job as it is after the cancel (the session's copy, refreshed), or
+    why it was refused: InvalidTransition when it had already finished.
+    """
+    ids = list(dict.fromkeys(job_ids))
+    if not ids:
+        return {}
+    not_started = Job.status.in_([S.PENDING.value, S.QUEUED.value])
+    why = "cancelled before it started"
+    ended = transition_many(
+        session=session, job_ids=ids, to=S.CANCELLED, reason=why, only_if=not_started, cancel_requested=True
+    )
+    rest = sorted(set(ids) - {job.id for job in ended})
+    flagged: list[Job] = []
+    if rest:
+        # Running (or started since it was read): flag it; its worker stops between steps and records `cancelled`.
+        flag = update(Job).where(Job.id.in_(rest), Job.status.in_(_UNFINISHED)).values(cancel_requested=True)
+        flagged = list(session.scalars(flag.returning(Job), execution_options=_REFRESH))
+        record_events(session=session, events=[(job.id, "cancel requested; the worker stops it") for job in flagged])
+    left = sorted(set(rest) - {job.id for job in flagged})
+    finished: list[Job] = []
+    if left:
+        finished = list(session.scalars(select(Job).where(Job.id.in_(left)).execution_options(populate_existing=True)))
+    session.commit()
+    if flagged:
         try:
-            queue.revoke_running(job.task_id)
-        except Exception as exc:  # the flag alone still stops the job at its next step
-            logger.bind(job_id=job.id).warning("revoke not sent: {}", exc)
-    session.refresh(job)
-    return job
+            queue.revoke_running([job.task_id for job in flagged])
+        except Exception as exc:  # the flag alone still stops each job at its next step
+            for job in flagged:
+                logger.bind(job_id=job.id).warning("revoke not sent: {}", exc)
+    done: dict[int, Job | ConsoleError] = {job.id: job for job in [*ended, *flagged]}
+    for job in finished:
+        done[job.id] = InvalidTransition(f"job {job.id} is already {job.status}; only unfinished jobs can be cancelled")
+    return {job_id: done.get(job_id, NotFound(f"job {job_id} not found")) for job_id in ids}
 
 
 def requeue(*, session: Session, job: Job, by: User) -> Job:
     """A new job with the same steps snapshot as a finished one; commits and sends."""
-    _require_finished(job, "requeued")
-    return submit(
-        session=session,
-        owner=job.owner,
-        dataset=job.dataset,
-        steps=job.steps,
-        config=job.config,
-        retry_of=job,
-        config_version=job.config_version,  # the version of the snapshot it runs again
-    )
+    (new,) = submit_many(session=session, items=[requeue_of(job)])
+    return new
 
 
 def rerun(*, session: Session, job: Job, by: User, steps: list[dict[str, Any]]) -> Job:
     """A new job with the config as it is now (`steps`, validated by the caller); commits and sends."""
+    (new,) = submit_many(session=session, items=[rerun_of(job, steps=steps)])
+    return new
+
+
+def requeue_of(job: Job) -> NewJob:
+    """What a requeue of `job` submits; InvalidTransition if it is not finished."""
+    _require_finished(job, "requeued")
+    # config_version: the version of the snapshot it runs again
+    return NewJob(job.owner, job.dataset, job.steps, job.config, retry_of=job, config_version=job.config_version)
+
+
+def rerun_of(job: Job, *, steps: list[dict[str, Any]]) -> NewJob:
+    """What a re-run of `job` with `steps` submits; InvalidTransition if it is not finished, NotFound
+    if its config was deleted."""
     _require_finished(job, "re-run")
     if job.config is None:
         raise NotFound(f"the config of job {job.id} was deleted; requeue it with its snapshot instead")
-    return submit(session=session, owner=job.owner, dataset=job.dataset, steps=steps, config=job.config, rerun_of=job)
+    return NewJob(job.owner, job.dataset, steps, job.config, rerun_of=job)
 
 
 def _require_finished(job: Job, verb: str) -> None:
