@@ -1,37 +1,30 @@
 """Write a cleaned frame into a folder once per output format (CSV, Parquet, xlsx), saying what was written.
 
-CSV is always written. Parquet keeps the column types. xlsx holds at most Excel's
-1,048,575 rows under the header: a larger result gets no xlsx, and ``notes`` says why.
-In xlsx, text that looks like a formula is always neutralised (see cleaning.formulas).
+CSV is always written. Parquet keeps the column types. xlsx (worker.xlsx, a few seconds per
+million rows) holds at most Excel's 1,048,575 rows under the header: a larger result gets no
+xlsx, and ``notes`` says why. In xlsx, text that looks like a formula is always neutralised
+(see cleaning.formulas).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import xlsxwriter
-from pandas.api import types as ptypes
 
+from worker import xlsx
 from worker.cleaning import writing
-from worker.cleaning.formulas import looks_like_formula, neutralize
 from worker.cleaning.progress import OnProgress
 
-EXCEL_MAX_ROWS = 1_048_575  # a sheet's 1,048,576 rows less the header
-EXCEL_MAX_TEXT = 32_767
-EXACT_IN_EXCEL = 2**53  # Excel keeps numbers as doubles: larger integers are written as text
+EXCEL_MAX_ROWS = xlsx.MAX_ROWS  # a sheet's 1,048,576 rows less the header
+EXCEL_MAX_TEXT = xlsx.MAX_TEXT
+EXACT_IN_EXCEL = xlsx.EXACT  # Excel keeps numbers as doubles: larger integers are written as text
 CONTENT_TYPES = {
     "csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_BLOCK_ROWS = 10_000
-Cell = Callable[[Any, int, int, Any], None]
 
 
 @dataclass(frozen=True)
@@ -84,79 +77,14 @@ def write_outputs(
 
 
 def write_xlsx(df: pd.DataFrame, path: Path) -> str:
-    """One sheet, header first; numbers, booleans and dates typed, text neutralised. Returns the note."""
-    counts = {"neutralised": 0, "cut": 0}
-    with xlsxwriter.Workbook(path, {"constant_memory": True, "remove_timezone": True}) as book:
-        sheet = book.add_worksheet("cleaned")
-        date_style = book.add_format({"num_format": "yyyy-mm-dd"})
-        time_style = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        writers = [_cell_writer(sheet, df[name], counts, date_style, time_style) for name in df.columns]
-        for col, name in enumerate(df.columns):
-            _text(sheet, 0, col, str(name), counts)
-        for start, rows in _blocks(df):
-            for offset, row in enumerate(rows):
-                for col, value in enumerate(row):
-                    writers[col](sheet, start + offset + 1, col, value)
+    """One sheet, header first; numbers, booleans and dates typed, text neutralised (see worker.xlsx).
+    Returns the note."""
+    counts = xlsx.write(df, path, sheet="cleaned")
     parts = ["written"]
-    if counts["neutralised"]:
-        parts.append(f"{counts['neutralised']:,} formula-looking cells were prefixed with '")
-    if counts["cut"]:
-        parts.append(f"{counts['cut']:,} cells longer than {EXCEL_MAX_TEXT:,} characters were cut")
+    if counts.neutralised:
+        parts.append(f"{counts.neutralised:,} formula-looking cells were prefixed with '")
+    if counts.cut:
+        parts.append(f"{counts.cut:,} cells longer than {EXCEL_MAX_TEXT:,} characters were cut")
+    if counts.columns_left_out:
+        parts.append(f"{counts.columns_left_out:,} columns past Excel's {xlsx.MAX_COLUMNS:,} were left out")
     return "; ".join(parts)
-
-
-def _blocks(df: pd.DataFrame) -> Iterator[tuple[int, Iterator[tuple[Any, ...]]]]:
-    """Rows as tuples of plain Python values, a block at a time so memory stays small."""
-    for start in range(0, len(df), _BLOCK_ROWS):
-        block = df.iloc[start : start + _BLOCK_ROWS]
-        columns = [_python_values(block[name]) for name in block.columns]
-        yield start, zip(*columns, strict=True)
-
-
-def _python_values(column: pd.Series) -> list[Any]:
-    missing = column.isna().to_numpy()
-    if ptypes.is_datetime64_any_dtype(column.dtype):
-        if getattr(column.dtype, "tz", None) is not None:
-            column = column.dt.tz_localize(None)  # Excel has no time zones: keep the wall time
-        values = list(column.dt.to_pydatetime())
-    else:
-        values = column.astype(object).tolist()
-    return [None if gap else value for value, gap in zip(values, missing, strict=True)]
-
-
-def _cell_writer(sheet: Any, column: pd.Series, counts: dict[str, int], date_style: Any, time_style: Any) -> Cell:
-    if ptypes.is_bool_dtype(column.dtype):
-        return lambda s, r, c, v: None if v is None else s.write_boolean(r, c, bool(v))
-    if ptypes.is_numeric_dtype(column.dtype):
-        return lambda s, r, c, v: None if v is None else _number(s, r, c, v)
-    if ptypes.is_datetime64_any_dtype(column.dtype):
-        values = column.dropna()
-        midnight = values.empty or bool((values.dt.normalize() == values).all())
-        style = date_style if midnight else time_style
-        return lambda s, r, c, v: None if v is None else _date(s, r, c, v, style)
-    return lambda s, r, c, v: None if v is None else _text(s, r, c, str(v), counts)
-
-
-def _number(sheet: Any, row: int, col: int, value: Any) -> None:
-    number = float(value)
-    if not math.isfinite(number) or (isinstance(value, int) and abs(value) > EXACT_IN_EXCEL):
-        sheet.write_string(row, col, str(value))
-    else:
-        sheet.write_number(row, col, value)
-
-
-def _date(sheet: Any, row: int, col: int, value: datetime, style: Any) -> None:
-    if value.year < 1900:  # before Excel's calendar starts
-        sheet.write_string(row, col, value.isoformat(sep=" "))
-    else:
-        sheet.write_datetime(row, col, value, style)
-
-
-def _text(sheet: Any, row: int, col: int, value: str, counts: dict[str, int]) -> None:
-    if looks_like_formula(value):
-        counts["neutralised"] += 1
-        value = neutralize(value)
-    if len(value) > EXCEL_MAX_TEXT:
-        counts["cut"] += 1
-        value = value[:EXCEL_MAX_TEXT]
-    sheet.write_string(row, col, value)

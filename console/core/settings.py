@@ -32,8 +32,9 @@ class Settings(BaseSettings):
 
     MAX_UPLOAD_BYTES: int = Field(default=2 * 1024**3, gt=0)
     PREVIEW_ROWS: int = Field(default=50, gt=0, le=10_000)
-    # xlsx is written row by row in Python (about 50 s per million rows): above this, jobs skip it.
-    XLSX_MAX_ROWS: int = Field(default=200_000, ge=0, le=1_048_575)
+    # Results with more rows get no xlsx (an Excel sheet holds 1,048,575 under its header;
+    # writing one takes a few seconds per million rows).
+    XLSX_MAX_ROWS: int = Field(default=1_048_575, ge=0, le=1_048_575)
     FILE_CHUNK_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
     CELERY_QUEUE: str = Field(default="console", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     # A pending or queued job this old without its message gets sent again.
     JOB_RESEND_AFTER_SECONDS: float = Field(default=30, gt=0)
     WORKER_CONCURRENCY: int = Field(default=2, ge=1)
+    # Memory one job may use; a file whose in-memory cleaning would not fit is cleaned on the
+    # low-memory path (columns on disk, same results).
+    WORKER_MEMORY_BUDGET_MB: int = Field(default=1024, ge=256)
+    # Web processes `serve` starts (uvicorn workers); each keeps its own database pool.
+    WEB_WORKERS: int = Field(default=2, ge=1, le=64)
 
     FLOWER_URL: str = "http://127.0.0.1:5555"
     DATA_DIR: Path = Path("data")

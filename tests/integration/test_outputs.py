@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from console.core.db import session_scope
 from console.core.models import JobOutput
+from worker.outputs import EXCEL_MAX_ROWS
 from tests.integration.factories import make_account
 from tests.integration.helpers import create_config, submit, upload, wait_for_job
 from tests.unit.cleaning.xlsx import xlsx_cells
@@ -141,8 +142,10 @@ def test_more_rows_than_the_xlsx_limit_gives_no_xlsx_and_409_with_the_reason(cli
 
     assert job["status"] == "succeeded", job
     assert xlsx.status_code == 409
+    # The default limit is all an Excel sheet holds (a lower XLSX_MAX_ROWS names itself instead).
+    assert settings.XLSX_MAX_ROWS == EXCEL_MAX_ROWS
     assert xlsx.json()["detail"] == (
-        f"job {job['id']} has no xlsx output: not written: {rows:,} rows is more than the xlsx export limit "
-        f"of {settings.XLSX_MAX_ROWS:,} rows; download CSV or Parquet"
+        f"job {job['id']} has no xlsx output: not written: {rows:,} rows is more than an Excel sheet holds "
+        f"({EXCEL_MAX_ROWS:,} under the header)"
     )
     assert parquet.status_code == 200
