@@ -106,6 +106,14 @@ class Stack:
             process.wait(10)
         self.processes.remove(process)
 
+    def pause(self, process: subprocess.Popen[bytes]) -> None:
+        """Freeze a process this stack started, with its children (SIGSTOP to its group): a paused worker
+        takes no message."""
+        os.killpg(process.pid, signal.SIGSTOP)
+
+    def resume(self, process: subprocess.Popen[bytes]) -> None:
+        os.killpg(process.pid, signal.SIGCONT)
+
     def purge_queue(self) -> None:
         client = redis.Redis.from_url(REDIS)
         client.delete(self.queue, *client.scan_iter(match=f"{self.queue}*", count=1000))

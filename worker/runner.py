@@ -1,7 +1,18 @@
 """Run one job: claim it, feed the stored file and the steps snapshot to the engine, write the result.
 
-The final write (output file, preview, report, status) is one transaction and lands only
+The final write (output files, preview, report, status) is one transaction and lands only
 while this run's lease still holds the job, so a job delivered twice is finished once.
+
+A job whose file would not fit WORKER_MEMORY_BUDGET_MB in memory is cleaned on the low-memory
+path (worker.cleaning.lowmem: the same CSV, Parquet, report and preview, no xlsx); the report's
+``path`` says which path ran.
+
+What a run asks of the database, so that a small job costs little: the claim (one transaction
+that also reads the steps and the dataset's file), copying the file out (on the same
+connection), and the final write. Progress is written at most every PROGRESS_EVERY seconds, and
+none in the run's first PROGRESS_EVERY seconds (or first heartbeat period, if shorter); the
+cancel flag is read at most every CANCEL_CHECK_EVERY seconds (a cancel's revoke stops a long
+step at once, and the final write never lands over a cancel).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,19 +37,25 @@ from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from console.core import storage
-from console.core.db import session_scope
+from console.core.db import SessionLocal, get_engine, session_scope
 from console.core.jobs import claim as claim_job
 from console.core.jobs import fail_worker_lost, must_wait_turn, record_event, transition
 from console.core.models import Dataset, Job, JobOutput, JobStatus
 from console.core.settings import Settings
 from worker import outputs
-from worker.cleaning import engine, reading, writing
-from worker.cleaning.config import check_columns, validate_config
+from worker.cleaning import engine, lowmem, reading, writing
+from worker.cleaning.config import CleaningConfig, check_columns, validate_config
 from worker.cleaning.errors import Cancelled, CleaningError
+from worker.cleaning.progress import OnProgress, Tracker
 
 S = JobStatus
+MIB = 1 << 20
+PROGRESS_EVERY = 2.0  # seconds between progress writes (the Tracker's period); also the longest start without one
+CANCEL_CHECK_EVERY = 1.0  # seconds between reads of the cancel flag
+IN_MEMORY, LOW_MEMORY = "in-memory", "low-memory"
 
 
 class Busy(Exception):
@@ -54,6 +72,15 @@ class WaitYourTurn(Exception):
     (no attempt is used) so that job goes first."""
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What a run took with the job: its lease, the steps snapshot and the dataset's stored file."""
+
+    lease: str
+    steps: list[dict[str, Any]]
+    file_id: int
+
+
 def run_job(job_id: int, *, settings: Settings) -> str:
     """Run the job to a final state and return that state (or `skipped` when it must not run here).
 
@@ -62,21 +89,36 @@ def run_job(job_id: int, *, settings: Settings) -> str:
     """
     with logger.contextualize(job_id=job_id):
         _use_private_tmp()
-        lease = claim(job_id, settings=settings)
-        if lease is None:
-            return "skipped"
+        with _one_connection() as session:
+            claimed = claim(job_id, settings=settings, session=session)
+            if claimed is None:
+                return "skipped"
+            try:
+                with Heartbeat(job_id, claimed.lease, settings.JOB_HEARTBEAT_SECONDS):
+                    return _run_guarded(job_id, claimed, settings, session)
+            except SoftTimeLimitExceeded:
+                # A stop signal that landed outside the work itself: a cancel's revoke arriving just after
+                # the engine saw the cancel flag, while the end was being recorded.
+                return _stopped(job_id, claimed.lease, settings)
+
+
+@contextmanager
+def _one_connection() -> Iterator[Session]:
+    """A session that keeps one pooled connection across its commits (a session of its own would hand
+    the connection back, and check one out again, at every commit)."""
+    with get_engine().connect() as connection, SessionLocal(bind=connection) as session:
         try:
-            with Heartbeat(job_id, lease, settings.JOB_HEARTBEAT_SECONDS):
-                return _run_guarded(job_id, lease, settings)
-        except SoftTimeLimitExceeded:
-            # A stop signal that landed outside the work itself: a cancel's revoke arriving just after
-            # the engine saw the cancel flag, while the end was being recorded.
-            return _stopped(job_id, lease, settings)
+            yield session
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
 
 
-def _run_guarded(job_id: int, lease: str, settings: Settings) -> str:
+def _run_guarded(job_id: int, claimed: Claimed, settings: Settings, session: Session) -> str:
+    lease = claimed.lease
     try:
-        return _run_claimed(job_id, lease, settings)
+        return _run_claimed(job_id, claimed, settings, session)
     except Cancelled:
         return _finish(job_id, lease, S.CANCELLED, reason="stopped on request")
     except SoftTimeLimitExceeded:
@@ -93,49 +135,49 @@ def _run_guarded(job_id: int, lease: str, settings: Settings) -> str:
         return _fail(job_id, lease, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
 
-def claim(job_id: int, *, settings: Settings) -> str | None:
-    """Take the job for this run; return its lease, or None when the job must not run here.
+def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | None:
+    """Take the job for this run and commit; return what the run needs, or None when the job must not run here.
 
     Raises Busy (a live run holds it) or WaitYourTurn (fairness); neither uses an attempt.
     """
-    with session_scope() as session:
-        # The heartbeat's age by the database's clock, the one every heartbeat is written with.
-        row = session.execute(
-            select(Job, func.extract("epoch", func.clock_timestamp() - Job.heartbeat_at)).where(Job.id == job_id)
-        ).first()
-        if row is None:
-            logger.warning("job does not exist; message dropped")
-            return None
-        job, age = row[0], None if row[1] is None else float(row[1])
-        if job.is_finished:
-            logger.info("job is already {}; nothing to do", job.status)
-            return None
-        if job.cancel_requested:
-            transition(session=session, job_id=job_id, to=S.CANCELLED, reason="cancelled before it started")
-            return None
-        if job.status == S.RUNNING and age is not None and age <= settings.JOB_STALE_SECONDS:
-            raise Busy(f"job {job_id} is running elsewhere", retry_in=settings.JOB_STALE_SECONDS - age + 0.5)
-        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            still_stale = or_(Job.status != S.RUNNING.value, _stale(settings))
-            fail_worker_lost(session=session, job_id=job_id, attempts=job.attempts, only_if=still_stale)
-            return None
-        waits = must_wait_turn(
-            session=session, job=job, limit=settings.JOBS_PER_USER_RUNNING, stale_seconds=settings.JOB_STALE_SECONDS
-        )
-        if waits is not None:
-            raise WaitYourTurn(f"owner runs {waits} jobs (limit {settings.JOBS_PER_USER_RUNNING}) and others wait")
-        lease = uuid.uuid4().hex
-        taken = claim_job(
-            session=session,
-            job_id=job_id,
-            lease=lease,
-            attempt=job.attempts + 1,
-            stale_seconds=settings.JOB_STALE_SECONDS,
-            by=f"{socket.gethostname()} pid {os.getpid()}",
-        )
-        if not taken:
-            raise Busy(f"job {job_id} was taken by another run", retry_in=settings.JOB_STALE_SECONDS)
-        return lease
+    # The heartbeat's age by the database's clock, the one every heartbeat is written with.
+    age_of_heartbeat = func.extract("epoch", func.clock_timestamp() - Job.heartbeat_at)
+    query = select(Job, age_of_heartbeat, Dataset.file_id).join(Dataset, Dataset.id == Job.dataset_id)
+    row = session.execute(query.where(Job.id == job_id)).first()
+    if row is None:
+        logger.warning("job does not exist; message dropped")
+        return None
+    job, age, file_id = row[0], None if row[1] is None else float(row[1]), row[2]
+    if job.is_finished:
+        logger.info("job is already {}; nothing to do", job.status)
+        return None
+    if job.cancel_requested:
+        transition(session=session, job_id=job_id, to=S.CANCELLED, reason="cancelled before it started")
+        return None
+    if job.status == S.RUNNING and age is not None and age <= settings.JOB_STALE_SECONDS:
+        raise Busy(f"job {job_id} is running elsewhere", retry_in=settings.JOB_STALE_SECONDS - age + 0.5)
+    if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+        still_stale = or_(Job.status != S.RUNNING.value, _stale(settings))
+        fail_worker_lost(session=session, job_id=job_id, attempts=job.attempts, only_if=still_stale)
+        return None
+    waits = must_wait_turn(
+        session=session, job=job, limit=settings.JOBS_PER_USER_RUNNING, stale_seconds=settings.JOB_STALE_SECONDS
+    )
+    if waits is not None:
+        raise WaitYourTurn(f"owner runs {waits} jobs (limit {settings.JOBS_PER_USER_RUNNING}) and others wait")
+    lease = uuid.uuid4().hex
+    taken = claim_job(
+        session=session,
+        job_id=job_id,
+        lease=lease,
+        attempt=job.attempts + 1,
+        stale_seconds=settings.JOB_STALE_SECONDS,
+        by=f"{socket.gethostname()} pid {os.getpid()}",
+    )
+    if not taken:
+        raise Busy(f"job {job_id} was taken by another run", retry_in=settings.JOB_STALE_SECONDS)
+    session.commit()  # the claim is visible (and the fairness lock released) before any work starts
+    return Claimed(lease=lease, steps=list(job.steps), file_id=file_id)
 
 
 def _stale(settings: Settings) -> ColumnElement[bool]:
@@ -203,65 +245,146 @@ class Heartbeat:
                 logger.bind(job_id=self.job_id).warning("heartbeat not written: {}", exc.orig)
 
 
-def _run_claimed(job_id: int, lease: str, settings: Settings) -> str:
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        dataset = session.get(Dataset, job.dataset_id)
-        assert dataset is not None
-        steps, file_id = list(job.steps), dataset.file_id
-    with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-") as folder:
-        source = Path(folder) / "input.csv"
-        with session_scope() as session:
-            storage.copy_to_path(session=session, file_id=file_id, path=source)
-        _progress(job_id, lease, 5)
-        config = validate_config({"steps": steps})
-        loaded = reading.read_csv(source)
-        check_columns(config, list(loaded.frame.columns), loaded.types)
-        _progress(job_id, lease, 20)
+@dataclass
+class Cleaned:
+    """A cleaning's result, ready for the final write."""
 
-        def on_step(done: int, total: int) -> None:
-            _progress(job_id, lease, 20 + int(70 * done / max(total, 1)))
+    files: list[outputs.OutputFile]
+    notes: dict[str, str]
+    preview: dict[str, Any]
+    report: dict[str, Any]
+    rows_in: int
+    rows_out: int
+    path: str
+    path_note: str = field(default="")
 
-        result, report = engine.run(
-            loaded.frame,
-            config,
-            formats=loaded.formats,
-            should_stop=lambda: _must_stop(job_id, lease),
-            on_step=on_step,
-        )
-        written = outputs.write_outputs(
-            result, Path(folder), date_formats=report.date_formats, xlsx_max_rows=settings.XLSX_MAX_ROWS
-        )
-        preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
-        summary = report.to_dict() | {"outputs": written.notes}
-        return _succeed(job_id, lease, written.files, preview, summary, len(loaded.frame), len(result))
+    def summary(self) -> dict[str, Any]:
+        """The report stored with the job: the engine's, what was written per format, and the path that ran."""
+        note = {"path_note": self.path_note} if self.path_note else {}
+        return self.report | {"outputs": self.notes, "path": self.path} | note
 
 
-def _succeed(
-    job_id: int,
-    lease: str,
-    files: list[outputs.OutputFile],
-    preview: dict[str, Any],
-    report: dict[str, Any],
-    rows_in: int,
-    rows_out: int,
-) -> str:
-    outcome = _retrying_db(lambda: _write_success(job_id, lease, files, preview, report, rows_in, rows_out))
+def _run_claimed(job_id: int, claimed: Claimed, settings: Settings, session: Session) -> str:
+    config = validate_config({"steps": claimed.steps})
+    with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-") as name:
+        folder = Path(name)
+        source = folder / "input.csv"
+        storage.copy_to_path(session=session, file_id=claimed.file_id, path=source)
+        session.commit()
+        return _succeed(job_id, claimed.lease, _clean(job_id, claimed.lease, source, folder, config, settings))
+
+
+def _clean(job_id: int, lease: str, source: Path, folder: Path, config: CleaningConfig, settings: Settings) -> Cleaned:
+    """In memory, or on the low-memory path when the file would not fit the budget in memory (and that path can)."""
+    should_stop = StopCheck(job_id, lease, CANCEL_CHECK_EVERY)
+    # A run that outlives its first heartbeat writes to the row anyway: progress may start then.
+    on_progress = progress_tracker(job_id, lease, quiet=min(PROGRESS_EVERY, settings.JOB_HEARTBEAT_SECONDS))
+    size, budget = source.stat().st_size, settings.WORKER_MEMORY_BUDGET_MB
+    if lowmem.fits_in_memory(size, budget * MIB):
+        return _in_memory(source, folder, config, settings, should_stop, on_progress)
+    _note(job_id, f"low-memory path: the file ({size / MIB:,.1f} MiB) would not fit this worker's memory budget "
+          f"({budget:,} MiB) in memory")
+    try:
+        return _low_memory(source, folder, config, settings, should_stop, on_progress)
+    except lowmem.Unsupported as exc:
+        _note(job_id, f"the low-memory path cannot clean this one ({exc}); cleaning it in memory")
+        cleaned = _in_memory(source, folder, config, settings, should_stop, on_progress)
+        cleaned.path_note = f"low-memory path not possible: {exc}"
+        return cleaned
+
+
+def _in_memory(
+    source: Path,
+    folder: Path,
+    config: CleaningConfig,
+    settings: Settings,
+    should_stop: Callable[[], bool],
+    on_progress: OnProgress,
+) -> Cleaned:
+    loaded = reading.read_csv(source, on_progress=on_progress)
+    check_columns(config, list(loaded.frame.columns), loaded.types)
+    result, report = engine.run(
+        loaded.frame, config, formats=loaded.formats, should_stop=should_stop, on_progress=on_progress
+    )
+    written = outputs.write_outputs(
+        result, folder, date_formats=report.date_formats, xlsx_max_rows=settings.XLSX_MAX_ROWS, on_progress=on_progress
+    )
+    preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
+    return Cleaned(written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, IN_MEMORY)
+
+
+def _low_memory(
+    source: Path,
+    folder: Path,
+    config: CleaningConfig,
+    settings: Settings,
+    should_stop: Callable[[], bool],
+    on_progress: OnProgress,
+) -> Cleaned:
+    """Columns on disk (see cleaning.lowmem): CSV and Parquet byte for byte as in memory; xlsx is not written."""
+    written = outputs.Outputs()
+    csv, parquet = folder / "output.csv", folder / "output.parquet"
+    result = lowmem.run_file(
+        source,
+        csv,
+        config,
+        budget_bytes=settings.WORKER_MEMORY_BUDGET_MB * MIB,
+        parquet=parquet,
+        folder=folder,
+        preview_rows=settings.PREVIEW_ROWS,
+        should_stop=should_stop,
+        on_progress=on_progress,
+    )
+    written.add("csv", csv, "written")
+    written.add("parquet", parquet, "written")
+    written.notes["xlsx"] = (
+        "not written: low-memory mode (the file is larger than this worker's memory budget); download CSV or Parquet"
+    )
+    report = result.report
+    preview = writing.frame_preview(result.head, settings.PREVIEW_ROWS, report.date_formats)
+    return Cleaned(written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, LOW_MEMORY)
+
+
+def progress_tracker(job_id: int, lease: str, quiet: float) -> OnProgress:
+    """The run's `on_progress`: real units done -> one rising percent (5-99) in the job row, written at
+    most every PROGRESS_EVERY seconds (and at each phase's end), none in the run's first `quiet` seconds:
+    a quick job writes no progress at all."""
+    tracker = Tracker(lambda percent: _progress(job_id, lease, percent), start=5, end=99, every=PROGRESS_EVERY)
+    quiet_until = time.monotonic() + quiet
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        if time.monotonic() >= quiet_until:
+            tracker(phase, done, total)
+
+    return on_progress
+
+
+class StopCheck:
+    """The run's `should_stop`: whether the job was cancelled or taken over, read from its row at most
+    every `every` seconds (the first time `every` seconds into the run); once true, always true."""
+
+    def __init__(self, job_id: int, lease: str, every: float) -> None:
+        self.job_id, self.lease, self.every = job_id, lease, every
+        self._next = time.monotonic() + every
+        self._stop = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if self._stop or now < self._next:
+            return self._stop
+        self._next = now + self.every
+        self._stop = _must_stop(self.job_id, self.lease)
+        return self._stop
+
+
+def _succeed(job_id: int, lease: str, cleaned: Cleaned) -> str:
+    outcome = _retrying_db(lambda: _write_success(job_id, lease, cleaned))
     if outcome == "cancel":
         return _finish(job_id, lease, S.CANCELLED, reason="stopped on request before its result was written")
     return outcome
 
 
-def _write_success(
-    job_id: int,
-    lease: str,
-    files: list[outputs.OutputFile],
-    preview: dict[str, Any],
-    report: dict[str, Any],
-    rows_in: int,
-    rows_out: int,
-) -> str:
+def _write_success(job_id: int, lease: str, cleaned: Cleaned) -> str:
     """One transaction: the output files (one per format), preview, report and the final status, or none of them."""
     with session_scope() as session:
         stored = {
@@ -271,19 +394,20 @@ def _write_success(
                 filename=f"job-{job_id}-output.{file.format}",
                 content_type=file.content_type,
             )
-            for file in files
+            for file in cleaned.files
         }
+        path = "" if cleaned.path == IN_MEMORY else f", {cleaned.path} path"
         moved = transition(
             session=session,
             job_id=job_id,
             to=S.SUCCEEDED,
             holding=lease,
-            reason=f"{rows_in:,} rows in, {rows_out:,} rows out",
+            reason=f"{cleaned.rows_in:,} rows in, {cleaned.rows_out:,} rows out{path}",
             output_file_id=stored["csv"].id,
-            preview=preview,
-            report=report,
-            rows_in=rows_in,
-            rows_out=rows_out,
+            preview=cleaned.preview,
+            report=cleaned.summary(),
+            rows_in=cleaned.rows_in,
+            rows_out=cleaned.rows_out,
             progress=100,
             only_if=Job.cancel_requested.is_(False),
         )
@@ -380,6 +504,15 @@ def _must_stop(job_id: int, lease: str) -> bool:
             record_event(session=session, job_id=job_id, level="WARNING", message="another run took the job over")
         return True
     return bool(row.cancel_requested)
+
+
+def _note(job_id: int, message: str) -> None:
+    """A line in the job's log (its page shows it), written at once."""
+    try:
+        with session_scope() as session:
+            record_event(session=session, job_id=job_id, message=message)
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("{} (not kept with the job: {})", message, exc.orig)
 
 
 def _cancel_requested(job_id: int) -> bool:
