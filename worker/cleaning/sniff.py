@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -182,7 +183,9 @@ def _nul_message(sample: bytes) -> str:
 
 def _consistency(text: str, delimiter: str) -> float:
     try:
-        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False) if r][:50]
+        # Only the first 50 rows count: parse no further than them (once per candidate).
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+        records = list(itertools.islice(filter(None, rows), 50))
     except csv.Error:
         return 0.0
     if len(records) > 2 and not text.endswith(("\n", "\r")):
