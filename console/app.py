@@ -1,10 +1,23 @@
-"""The web application: `create_app(settings)` builds it; `console.app:app` builds it from the environment."""
+"""The web application: `create_app(settings)` builds it; `console.app:app` builds it from the environment.
+
+`python -m console serve --workers N` runs N uvicorn worker processes (spawned, not forked: each
+imports `console.app:app` afresh), so everything a process owns is made in the worker itself:
+the database engine and its pool, the Celery/Redis client, the Flower proxy's HTTP client and the
+log sinks. Worker number N logs to `LOG_DIR/web-N.log` (the supervisor to `web.log`): two processes
+never write, and rotate, the same file.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from fastapi import FastAPI, Request
 from loguru import logger
@@ -80,6 +93,49 @@ def __getattr__(name: str) -> Any:
     # `uvicorn console.app:app` builds the app on first access, so importing this module stays cheap.
     if name == "app":
         settings = get_settings()
-        setup_logging("web", settings)
-        return create_app(settings)
+        worker = multiprocessing.parent_process() is not None  # a process `serve --workers N` spawned
+        setup_logging(f"web-{_worker_number(settings.LOG_DIR)}" if worker else "web", settings)
+        if worker:
+            _stop_with_supervisor()
+        built = globals()["app"] = create_app(settings)
+        return built
     raise AttributeError(name)
+
+
+_number_lock: IO[str] | None = None
+
+
+def _worker_number(log_dir: Path) -> int | str:
+    """The lowest worker number no live process holds (a lock file in the log folder), so a restarted
+    worker takes its predecessor's number and log file; the pid where file locks are unavailable."""
+    global _number_lock
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not POSIX)
+        return os.getpid()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        handle = (log_dir / f".web-{number}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _number_lock = handle  # held until this process exits
+        return number
+    return os.getpid()
+
+
+def _stop_with_supervisor() -> None:
+    """Shut this worker down (SIGTERM: uvicorn's graceful stop) if the process that spawned it is gone,
+    e.g. SIGKILLed, rather than keep serving the port as an orphan."""
+    parent = multiprocessing.parent_process()
+    supervisor = parent.pid if parent is not None else os.getppid()  # its pid, even if it died before this ran
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(1.0)
+        logger.warning("the web supervisor (pid {}) is gone; stopping worker {}", supervisor, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()

@@ -34,14 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="console", description="The data ops console.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
+    workers_help = "web processes (uvicorn workers, each with its own database pool); default: WEB_WORKERS"
+
     up = commands.add_parser("up", help="everything for a local run: migrations, web, worker, Flower")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--workers", type=_positive, default=None, help=workers_help)
     up.set_defaults(handler=cmd_up)
 
     serve = commands.add_parser("serve", help="the web console (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=_positive, default=None, help=workers_help)
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser("worker", help="a Celery worker")
@@ -94,15 +98,42 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 64")
+    return number
+
+
+# loguru's levels as uvicorn names them (uvicorn has no SUCCESS).
+UVICORN_LOG_LEVELS = {"TRACE": "trace", "DEBUG": "debug", "INFO": "info", "SUCCESS": "info",
+                      "WARNING": "warning", "ERROR": "error", "CRITICAL": "critical"}  # fmt: skip
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """uvicorn with `--workers` (default WEB_WORKERS) processes. With more than one, this process only
+    supervises: it binds the socket, spawns the workers (each builds its own app, engine and logging:
+    console.app) and restarts one that dies; SIGTERM or Ctrl-C stops them all."""
     import uvicorn
 
     from console.core.db import check_database, init_engine
     from console.core.logging import setup_logging
 
     setup_logging("web", settings)
-    check_database(init_engine(settings))
-    uvicorn.run("console.app:app", host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    engine = init_engine(settings)
+    check_database(engine)
+    engine.dispose()  # the supervisor keeps no connections; workers open their own
+    uvicorn.run(
+        "console.app:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers or settings.WEB_WORKERS,
+        log_config=None,
+        # An explicit level: left unset, stdlib's level 0 (loguru takes it all) makes uvicorn wrap the
+        # app in its TRACE message logger, several log records per request that loguru then drops.
+        log_level=UVICORN_LOG_LEVELS[settings.LOG_LEVEL],
+        proxy_headers=True,
+    )
     return 0
 
 
@@ -148,7 +179,7 @@ def cmd_flower(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from console.launcher import Launcher
 
-    return Launcher(settings, host=args.host, port=args.port).run()
+    return Launcher(settings, host=args.host, port=args.port, workers=args.workers or settings.WEB_WORKERS).run()
 
 
 def stop_processes(processes: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:

@@ -20,8 +20,8 @@ from console.core.settings import Settings
 
 
 class Launcher:
-    def __init__(self, settings: Settings, *, host: str, port: int) -> None:
-        self.settings, self.host, self.port = settings, host, port
+    def __init__(self, settings: Settings, *, host: str, port: int, workers: int = 1) -> None:
+        self.settings, self.host, self.port, self.workers = settings, host, port, workers
         self.servers: list[object] = []
         self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = False
@@ -81,12 +81,15 @@ class Launcher:
         flower_port = _free_port()
         env = {**env, "FLOWER_URL": f"http://127.0.0.1:{flower_port}"}
         self.children = [
-            subprocess.Popen([*console, "serve", "--host", self.host, "--port", str(self.port)], env=env),
+            subprocess.Popen(
+                [*console, "serve", "--host", self.host, "--port", str(self.port), "--workers", str(self.workers)], env=env
+            ),
             subprocess.Popen([*console, "worker", "--beat"], env=env),
             subprocess.Popen([*console, "flower", "--port", str(flower_port)], env=env),
         ]
         url = f"http://{self.host}:{self.port}"
         _say(f"console: {url}/  operators: {url}/admin/  API docs: {url}/docs  Flower: {url}/flower/")
+        _say(f"web: {self.workers} process{'es' if self.workers != 1 else ''} (--workers / WEB_WORKERS)")
         _say("sign in with an admin's email and password; make more users with `python -m console create-user`")
 
     def _supervise(self) -> int:

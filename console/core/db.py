@@ -27,6 +27,14 @@ class Base(DeclarativeBase):
 SessionLocal = sessionmaker(expire_on_commit=False)
 _engine: Engine | None = None
 
+# Connections per process: POOL_SIZE kept open, up to MAX_OVERFLOW more under load. A web process
+# admits at most REQUEST_SESSIONS request sessions at once (console.deps), fewer than the pool holds,
+# so a request never waits in a thread for a connection; the rest serve streamed downloads, the
+# admin and bulk actions' helper threads.
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
+REQUEST_SESSIONS = 10
+
 
 def init_engine(settings: Settings) -> Engine:
     """Create this process's engine for `settings.DATABASE_URL` and bind `SessionLocal` to it."""
@@ -36,7 +44,7 @@ def init_engine(settings: Settings) -> Engine:
         return _engine
     if _engine is not None:
         _engine.dispose()
-    _engine = create_engine(settings.DATABASE_URL, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    _engine = create_engine(settings.DATABASE_URL, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     SessionLocal.configure(bind=_engine)
     return _engine
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -118,7 +120,16 @@ class FileChunk(Base):
     file_id: Mapped[int] = mapped_column(ForeignKey("stored_files.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     compressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # STORAGE EXTERNAL (migration 62a9eb2152a8): chunks are compressed already (storage.py), so
+    # PostgreSQL must not pglz them again. SQLAlchemy has no column option for it: a DDL event.
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+event.listen(
+    FileChunk.__table__,
+    "after_create",
+    DDL("ALTER TABLE %(fullname)s ALTER COLUMN data SET STORAGE EXTERNAL").execute_if(dialect="postgresql"),
+)
 
 
 class Dataset(Base):

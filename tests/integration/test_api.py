@@ -249,3 +249,144 @@ def test_body_over_the_limit_gets_a_page_in_a_browser_and_json_from_the_api(clie
     assert page.headers["content-type"].startswith("text/html")
     assert "upload limit" in page.text
     assert "upload limit" in api.json()["detail"]
+
+
+# ---- the token cache and the lean job status (issue 7) ----------------------------------------
+
+
+@pytest.fixture
+def cache_clock(monkeypatch):  # type: ignore[no-untyped-def]
+    """The token cache's clock, moved by hand: `cache_clock["now"] += seconds`."""
+    from console.core.users import token_cache
+
+    clock = {"now": 1_000_000.0}
+    monkeypatch.setattr(token_cache, "clock", lambda: clock["now"])
+    token_cache.clear()
+    yield clock
+    token_cache.clear()
+
+
+def _job_of(account) -> int:  # type: ignore[no-untyped-def]
+    dataset_id = make_raw_dataset(account.user, b"a,b\n1,x\n", columns=["a", "b"])
+    return make_unsent_job(account.user, dataset_id, [{"op": "drop_duplicates", "keep": "first", "subset": None}])
+
+
+def test_token_revoked_elsewhere_is_refused_once_the_cache_expires(client, cache_clock) -> None:
+    """Another web process revoking a token (here: the row, directly) takes effect within TOKEN_CACHE_SECONDS."""
+    from sqlalchemy import func, update
+
+    from console.core.db import session_scope
+    from console.core.models import ApiToken
+    from console.core.users import TOKEN_CACHE_SECONDS
+
+    account = make_account()
+    job_id = _job_of(account)
+    assert client.get(f"/api/jobs/{job_id}", headers=account.headers).status_code == 200
+    with session_scope() as session:
+        session.execute(update(ApiToken).where(ApiToken.user_id == account.user.id).values(revoked_at=func.now()))
+
+    cached = client.get(f"/api/jobs/{job_id}", headers=account.headers)
+    cache_clock["now"] += TOKEN_CACHE_SECONDS
+    expired = client.get(f"/api/jobs/{job_id}", headers=account.headers)
+
+    assert cached.status_code == 200  # documented: up to TOKEN_CACHE_SECONDS after the revocation
+    assert expired.status_code == 401
+    assert expired.json() == {"detail": "the API token is not valid"}
+
+
+def test_token_revoked_in_this_process_is_refused_at_once(client, cache_clock) -> None:
+    from console.core.db import session_scope
+    from console.core.models import ApiToken
+    from console.core.users import revoke_token
+
+    account = make_account()
+    job_id = _job_of(account)
+    assert client.get(f"/api/jobs/{job_id}", headers=account.headers).status_code == 200
+    with session_scope() as session:
+        token = session.query(ApiToken).filter_by(user_id=account.user.id).one()
+        revoke_token(session=session, token_id=token.id, user=token.user)
+
+    assert client.get(f"/api/jobs/{job_id}", headers=account.headers).status_code == 401
+    assert client.post("/api/jobs", headers=account.headers, json={"dataset_id": 1, "config_id": 1}).status_code == 401
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(client, cache_clock) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from console.core.db import session_scope
+    from console.core.models import ApiToken
+    from console.core.users import LAST_USED_EVERY_SECONDS, token_cache
+
+    def last_used():  # type: ignore[no-untyped-def]
+        with session_scope() as session:
+            return session.scalar(select(ApiToken.last_used_at).where(ApiToken.user_id == account.user.id))
+
+    account = make_account()
+    job_id = _job_of(account)
+    assert last_used() is None
+    client.get(f"/api/jobs/{job_id}", headers=account.headers)
+    first = last_used()
+    token_cache.clear()  # a new lookup in the database, well within the minute
+    client.get("/api/jobs", headers=account.headers)
+    within_the_minute = last_used()
+    with session_scope() as session:  # as if the first use had been longer ago
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == account.user.id)
+            .values(last_used_at=first - timedelta(seconds=LAST_USED_EVERY_SECONDS + 1))
+        )
+    token_cache.clear()
+    client.get(f"/api/jobs/{job_id}", headers=account.headers)
+
+    assert first is not None
+    assert within_the_minute == first
+    assert last_used() > first
+
+
+def test_job_status_is_byte_for_byte_the_job_schema(client) -> None:
+    """GET /api/jobs/{id} reads with one Core SELECT; its body equals the ORM job through JobPublic."""
+    from pydantic import TypeAdapter
+    from sqlalchemy import update
+
+    from console.api.jobs import job_public
+    from console.api.schemas import JobPublic
+    from console.core.db import session_scope
+    from console.core.models import Job
+
+    account = make_account()
+    job_id = _job_of(account)
+    with session_scope() as session:
+        session.execute(
+            update(Job).where(Job.id == job_id).values(
+                status="failed", progress=42, rows_in=7, report={"steps": [{"op": "x", "rows": [1, 2.5, None]}], "é": "ü"},
+                error_message="boom", error_traceback="Traceback ...", attempts=2,
+            )
+        )  # fmt: skip
+    response = client.get(f"/api/jobs/{job_id}", headers=account.headers)
+    with session_scope() as session:
+        expected = TypeAdapter(JobPublic).dump_json(job_public(session.get_one(Job, job_id)))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == expected
+    assert response.json()["error"] == {"message": "boom", "traceback": "Traceback ..."}
+
+
+def test_submit_with_another_members_dataset_or_config_is_404(client) -> None:
+    owner, other = make_account(), make_account()
+    dataset = upload(client, owner.headers, SMALL)
+    config = create_config(client, owner.headers, [{"op": "drop_duplicates"}], "owners")
+    own_dataset = upload(client, other.headers, SMALL)
+    own_config = create_config(client, other.headers, [{"op": "drop_duplicates"}], "others")
+
+    theirs = client.post("/api/jobs", headers=other.headers, json={"dataset_id": dataset["id"], "config_id": own_config["id"]})
+    their_config = client.post("/api/jobs", headers=other.headers, json={"dataset_id": own_dataset["id"], "config_id": config["id"]})
+    missing = client.post("/api/jobs", headers=other.headers, json={"dataset_id": 2_000_000_000, "config_id": own_config["id"]})
+    mine = client.post("/api/jobs", headers=other.headers, json={"dataset_id": own_dataset["id"], "config_id": own_config["id"]})
+
+    assert (theirs.status_code, theirs.json()) == (404, {"detail": f"dataset {dataset['id']} not found"})
+    assert (their_config.status_code, their_config.json()) == (404, {"detail": f"config {config['id']} not found"})
+    assert (missing.status_code, missing.json()) == (404, {"detail": "dataset 2000000000 not found"})
+    assert mine.status_code == 202 and mine.json()["owner_id"] == other.user.id

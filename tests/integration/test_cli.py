@@ -117,3 +117,46 @@ def test_migrations_match_the_models(database_url: str) -> None:
     from console.core.migrate import alembic_config
 
     command.check(alembic_config(database_url))  # raises when the models need a migration the repo lacks
+
+
+def _chunk_data_storage(dsn: str, schema: str) -> str:
+    import psycopg2
+
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'file_chunks' AND a.attname = 'data'",
+            (schema,),
+        )
+        return cur.fetchone()[0]
+
+
+def test_file_chunks_are_stored_without_a_second_compression() -> None:
+    """Chunks are zlib-compressed by storage.py: the column is STORAGE EXTERNAL (no pglz), and back on downgrade."""
+    import uuid
+
+    import psycopg2
+    from alembic import command
+    from sqlalchemy.engine import make_url
+
+    from console.core.migrate import alembic_config
+    from tests.conftest import BASE_DATABASE_URL
+
+    schema = f"test_storage_{uuid.uuid4().hex[:8]}"
+    dsn = make_url(BASE_DATABASE_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    url = make_url(BASE_DATABASE_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    admin = psycopg2.connect(dsn)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "head")
+        assert _chunk_data_storage(dsn, schema) == "e"  # external: out of line, not compressed
+        command.downgrade(config, "5c2e7a9d0f41")
+        assert _chunk_data_storage(dsn, schema) == "x"  # extended, PostgreSQL's default for bytea
+        command.upgrade(config, "head")
+        assert _chunk_data_storage(dsn, schema) == "e"
+    finally:
+        admin.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
