@@ -36,19 +36,20 @@ OUTPUT_MEDIA_TYPES = (
 
 @router.post("", status_code=202, response_model=JobPublic)
 async def create_job(body: JobCreate, session: SessionDep, caller: Caller) -> JobPublic:
-    return await in_thread(_create_job, session, caller, body)
+    return await in_thread(create_job_for, session, caller.user_id, body)
 
 
-def _create_job(session: Session, caller: TokenHolder, body: JobCreate) -> JobPublic:
+def create_job_for(session: Session, user_id: int, body: JobCreate) -> JobPublic:
+    """Validate and submit a job for user `user_id` (the API's and the workspace's Process button)."""
     # The caller, the dataset and the config in one round trip; one by one only to say what is missing.
     found = session.execute(
         select(User, Dataset, CleaningConfig)
         .select_from(User)  # three primary-key lookups side by side: explicitly a cross join
         .join(Dataset, true())
         .join(CleaningConfig, true())
-        .where(User.id == caller.user_id, Dataset.id == body.dataset_id, CleaningConfig.id == body.config_id)
+        .where(User.id == user_id, Dataset.id == body.dataset_id, CleaningConfig.id == body.config_id)
     ).first()
-    user = found[0] if found else session.get(User, caller.user_id)
+    user = found[0] if found else session.get(User, user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("the API token is not valid")
     dataset = found[1] if found and may_see(user, found[1].owner_id) else None

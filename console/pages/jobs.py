@@ -53,7 +53,7 @@ def process(
         return _dataset_again(request, session, user, dataset, None, "Choose a config to process this dataset with.")
     config = get_mine(session, user, CleaningConfig, config_id, "config")
     try:
-        job = api_jobs.create_job(JobCreate(dataset_id=dataset.id, config_id=config.id), session, user)
+        job = api_jobs.create_job_for(session, user.id, JobCreate(dataset_id=dataset.id, config_id=config.id))
     except Invalid as exc:
         session.rollback()
         messages = [_where(p) + p["message"] for p in problems_of(exc)]
