@@ -37,22 +37,25 @@ _admission: RunVar[anyio.Semaphore] = RunVar("console_request_sessions")
 _finishers: RunVar[anyio.CapacityLimiter] = RunVar("console_session_finishers")
 
 
-def _admission_semaphore() -> anyio.Semaphore:
+Made = TypeVar("Made")
+
+
+def _per_loop(var: RunVar[Made], make: Callable[[], Made]) -> Made:
+    """The event loop's own value of `var`, made on first use."""
     try:
-        return _admission.get()
+        return var.get()
     except LookupError:
-        semaphore = anyio.Semaphore(REQUEST_SESSIONS)
-        _admission.set(semaphore)
-        return semaphore
+        value = make()
+        var.set(value)
+        return value
+
+
+def _admission_semaphore() -> anyio.Semaphore:
+    return _per_loop(_admission, lambda: anyio.Semaphore(REQUEST_SESSIONS))
 
 
 def _finisher_limiter() -> anyio.CapacityLimiter:
-    try:
-        return _finishers.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(REQUEST_SESSIONS)
-        _finishers.set(limiter)
-        return limiter
+    return _per_loop(_finishers, lambda: anyio.CapacityLimiter(REQUEST_SESSIONS))
 
 
 async def in_thread(function: Callable[..., Any], *args: Any) -> Any:
