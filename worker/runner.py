@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from console.core import storage
-from console.core.db import SessionLocal, get_engine, session_scope
+from console.core.db import pinned_session_scope, session_scope
 from console.core.jobs import claim as claim_job
 from console.core.jobs import fail_worker_lost, must_wait_turn, record_event, transition
 from console.core.models import Dataset, Job, JobOutput, JobStatus
@@ -89,7 +89,7 @@ def run_job(job_id: int, *, settings: Settings) -> str:
     """
     with logger.contextualize(job_id=job_id):
         _use_private_tmp()
-        with _one_connection() as session:
+        with pinned_session_scope() as session:
             claimed = claim(job_id, settings=settings, session=session)
             if claimed is None:
                 return "skipped"
@@ -100,19 +100,6 @@ def run_job(job_id: int, *, settings: Settings) -> str:
                 # A stop signal that landed outside the work itself: a cancel's revoke arriving just after
                 # the engine saw the cancel flag, while the end was being recorded.
                 return _stopped(job_id, claimed.lease, settings)
-
-
-@contextmanager
-def _one_connection() -> Iterator[Session]:
-    """A session that keeps one pooled connection across its commits (a session of its own would hand
-    the connection back, and check one out again, at every commit)."""
-    with get_engine().connect() as connection, SessionLocal(bind=connection) as session:
-        try:
-            yield session
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
 
 
 def _run_guarded(job_id: int, claimed: Claimed, settings: Settings, session: Session) -> str:

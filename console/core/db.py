@@ -78,3 +78,16 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def pinned_session_scope() -> Iterator[Session]:
+    """session_scope() on one pooled connection kept across its commits (a plain session hands the
+    connection back, and checks one out again, at every commit)."""
+    with get_engine().connect() as connection, SessionLocal(bind=connection) as session:
+        try:
+            yield session
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise

@@ -182,8 +182,7 @@ def must_wait_turn(*, session: Session, job: Job, limit: int, stale_seconds: flo
 
 def record_event(*, session: Session, job_id: int, message: str, level: str = "INFO") -> None:
     """Log a line about the job (job id bound) and keep it with the job for its page."""
-    logger.bind(job_id=job_id).log(level, message)
-    session.execute(insert(JobEvent).values(job_id=job_id, level=level, message=message[:10_000]))
+    record_events(session=session, events=[(job_id, message)], level=level)
 
 
 def record_events(*, session: Session, events: Sequence[tuple[int, str]], level: str = "INFO") -> None:
