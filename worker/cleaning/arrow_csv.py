@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import mmap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,17 @@ class CountingFile(io.RawIOBase):
 
 
 def plain(source: Path | bytes) -> bool:
-    """No quote character and no carriage return outside a CRLF, read a block at a time."""
+    """No quote character and no carriage return outside a CRLF, read a block at a time.
+
+    A file is first looked through mapped in memory (no copy): with neither a quote nor a
+    carriage return in it, that is the answer; otherwise the blocks decide.
+    """
+    if isinstance(source, Path):
+        found = _quote_or_cr(source)
+        if found is not None and not found:
+            return True
+        if found == '"':
+            return False
     blocks = [source] if isinstance(source, bytes) else _blocks(source)
     previous = b""
     for block in blocks:
@@ -125,6 +136,18 @@ def plain(source: Path | bytes) -> bool:
                 return False
         previous = block[-1:]
     return previous != b"\r"
+
+
+def _quote_or_cr(path: Path) -> str | None:
+    """'"' when the file holds a quote, "\r" when it holds a carriage return (and no quote),
+    "" when neither, None when it cannot be mapped (empty, not a regular file)."""
+    try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            if mapped.find(b'"') >= 0:
+                return '"'
+            return "\r" if mapped.find(b"\r") >= 0 else ""
+    except (OSError, ValueError):
+        return None
 
 
 def _blocks(path: Path) -> Iterator[bytes]:

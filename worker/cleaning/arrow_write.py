@@ -11,9 +11,12 @@ sub-second datetimes, object columns, ...); the caller then uses pandas.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
 import numpy as np
@@ -22,7 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api import types as ptypes
 
+from .arrow_bytes import Bytes
+
 BLOCK_ROWS = 200_000
+PARALLEL_ROWS = 50_000
+THREADS = max(1, min(2, os.cpu_count() or 1))
 # Python repr writes fixed notation inside [1e-4, 1e16); pyarrow's shortest form agrees there
 # on the digits, and differs (exponent, missing ".0") only in ways fixed below.
 _FIXED_LOW, _FIXED_HIGH = 1e-4, 1e16
@@ -40,6 +47,7 @@ def _quote_triggers() -> str:
 
 
 _TRIGGERS = _quote_triggers()
+_TRIGGER_BYTES = _TRIGGERS.encode("ascii")
 _NEEDS_QUOTES = "[" + "".join("\\n" if c == "\n" else "\\r" if c == "\r" else "\\" + c for c in _TRIGGERS) + "]"
 
 Renderer = Callable[[pd.Series], pa.Array]
@@ -67,7 +75,11 @@ def render(df: pd.DataFrame) -> list[Renderer] | None:
 
 def write_rows(handle: IO[bytes], block: pd.DataFrame, renderers: list[Renderer]) -> None:
     """The rows of ``block`` (no header), each column by its renderer (made on the whole column)."""
-    handle.write(_lines([_large(renderer(block.iloc[:, i])) for i, renderer in enumerate(renderers)]))
+    handle.write(_rows(block, renderers))
+
+
+def _rows(block: pd.DataFrame, renderers: list[Renderer]) -> memoryview:
+    return _lines([_large(renderer(block.iloc[:, i])) for i, renderer in enumerate(renderers)])
 
 
 def write(
@@ -78,13 +90,44 @@ def write(
     block_rows: int = BLOCK_ROWS,
     on_rows: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Header and rows, a block of rows at a time; ``on_rows(done, total)`` after each block."""
+    """Header and rows, a block of rows at a time; ``on_rows(done, total)`` after each block.
+
+    From PARALLEL_ROWS rows on, blocks (as many as threads, or a multiple) are rendered by
+    THREADS threads (pyarrow's kernels release the GIL) and written in order, no more than
+    THREADS blocks ahead of the file.
+    """
     handle.write(header_line(df).encode("utf-8"))
     total = len(df)
-    for start in range(0, total, block_rows):
-        write_rows(handle, df.iloc[start : start + block_rows], renderers)
+    if THREADS < 2 or total < max(PARALLEL_ROWS, 2):
+        for start in range(0, total, block_rows):
+            write_rows(handle, df.iloc[start : start + block_rows], renderers)
+            if on_rows is not None:
+                on_rows(min(start + block_rows, total), total)
+        return
+    blocks = -(-total // block_rows)
+    blocks = -(-blocks // THREADS) * THREADS  # every thread gets as many rows
+    size = -(-total // blocks)
+    pending: collections.deque[tuple[int, Future[memoryview]]] = collections.deque()
+
+    def written() -> None:
+        end, rows = pending.popleft()
+        handle.write(rows.result())
         if on_rows is not None:
-            on_rows(min(start + block_rows, total), total)
+            on_rows(end, total)
+
+    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="writing") as pool:
+        try:
+            for start in range(0, total, size):
+                # The frame is sliced here, in one thread; each block is then only read by its renderer.
+                block = df.iloc[start : start + size]
+                pending.append((min(start + size, total), pool.submit(_rows, block, renderers)))
+                if len(pending) > THREADS:
+                    written()
+            while pending:
+                written()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def _lines(texts: list[pa.Array]) -> memoryview:
@@ -137,6 +180,8 @@ def _arrow(column: pd.Series) -> pa.Array:
 
 def _text(column: pd.Series) -> pa.Array:
     values = _arrow(column)
+    if not Bytes(values).has(_TRIGGER_BYTES):
+        return values  # no value holds a character that needs quotes: no per-value match
     needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return values
@@ -156,22 +201,29 @@ def _boolean(column: pd.Series) -> pa.Array:
 def _float(column: pd.Series) -> pa.Array:
     numbers = column.to_numpy()
     values = pa.array(numbers, from_pandas=True)  # NaN is missing
-    text = pc.cast(values, pa.string())
+    text = _large(pc.cast(values, pa.string()))
     magnitude = np.abs(numbers)
+    present = ~np.isnan(numbers)
     with np.errstate(invalid="ignore"):
         plain = ((magnitude >= _FIXED_LOW) & (magnitude < _FIXED_HIGH)) | (magnitude == 0)
-    exponent = pc.fill_null(pc.match_substring(text, "e"), False).to_numpy(zero_copy_only=False)
+    written = Bytes(text)
+    exponent = _contains(text, "e") if written.has(b"e") else np.zeros(len(numbers), dtype=bool)
     # Outside the fixed range, or where pyarrow chose an exponent inside it, Python's repr decides.
-    odd = (~plain & ~np.isnan(numbers)) | (plain & exponent)
-    # pyarrow writes 2.0 as "2", Python as "2.0".
-    whole = pc.invert(pc.match_substring_regex(text, r"[.en]"))
-    text = pc.if_else(whole, _concat(_large(text), ".0"), text)
+    odd = (~plain & present) | (plain & exponent)
+    # pyarrow writes 2.0 as "2", Python as "2.0" (a present value in fixed notation without "."
+    # is whole; "nan" and "inf" are missing or odd).
+    whole = present & ~odd & ~_contains(text, ".")
+    if whole.any():
+        text = pc.replace_with_mask(text, whole, _concat(text.filter(whole), ".0"))
     if odd.any():
-        where = np.flatnonzero(odd)
-        exact = np.array(text.to_numpy(zero_copy_only=False), dtype=object)
-        exact[where] = [repr(float(v)) for v in numbers[where]]
-        text = pa.array(exact, type=pa.string())
+        exact = [repr(float(v)) for v in numbers[odd]]
+        text = pc.replace_with_mask(text, odd, pa.array(exact, type=pa.large_string()))
     return text
+
+
+def _contains(text: pa.Array, part: str) -> np.ndarray:
+    """Per value, whether ``part`` is in it (False where missing)."""
+    return pc.fill_null(pc.match_substring(text, part), False).to_numpy(zero_copy_only=False)
 
 
 def _datetime_renderer(column: pd.Series) -> Renderer | None:

@@ -97,5 +97,6 @@ def _needs_strftime(column: pd.Series, fmt: str) -> bool:
         return False
     if getattr(column.dtype, "tz", None) is not None:
         return True
-    midnight = bool((values.dt.normalize() == values).all())
+    # Every value equals its day (the unit "D" check above) or normalize decides.
+    midnight = unit == "D" or bool((values.dt.normalize() == values).all())
     return not ((fmt == DATE_ISO and midnight) or (fmt == DATE_ISO + " %H:%M:%S" and not midnight))

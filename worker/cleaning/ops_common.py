@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import StepError
 from .kinds import type_name
@@ -36,6 +40,47 @@ def require_type(df: pd.DataFrame, op: str, names: list[str], ok: Callable[[pd.S
             raise StepError(None, op, f"column {name!r} holds {type_name(df[name])} values; {need}")
 
 
+PARALLEL_ROWS = 50_000
+THREADS = max(1, min(2, os.cpu_count() or 1))
+
+
+def take_rows(df: pd.DataFrame, keep: np.ndarray | pd.Series) -> pd.DataFrame:
+    """``df[keep]`` for a bool mask over the rows (a Series must carry ``df``'s own index), with the
+    columns taken by THREADS threads on a large frame (pyarrow's and numpy's takes run outside
+    the GIL): the same frame, in about half the time on two cores."""
+    if isinstance(keep, pd.Series) and not (keep.index is df.index or keep.index.equals(df.index)):
+        return df[keep]  # pandas aligns it on the index
+    mask = keep.to_numpy(dtype=bool) if isinstance(keep, pd.Series) else np.asarray(keep, dtype=bool)
+    if THREADS < 2 or len(df) < PARALLEL_ROWS or len(df.columns) < 2 or len(mask) != len(df):
+        return df[keep]
+    positions = np.flatnonzero(mask)
+    arrays = [df.iloc[:, i].array for i in range(len(df.columns))]  # read here, in one thread
+    arrow_mask = pa.array(mask)
+
+    def taken(values: Any) -> Any:
+        if isinstance(values, pd.arrays.NumpyExtensionArray):
+            return values.to_numpy()[positions]
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+            return pd.array(pc.filter(pa.array(values), arrow_mask), dtype=values.dtype)  # no index array
+        return values.take(positions)
+
+    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="rows") as pool:
+        columns = list(pool.map(taken, arrays))
+    out = pd.DataFrame(dict(enumerate(columns)), index=df.index[positions], copy=False)
+    return out.set_axis(df.columns, axis=1)
+
+
+def map_columns(function: Callable[[Any], Any], items: list[Any], rows: int | None = None) -> list[Any]:
+    """``[function(item) for item in items]`` (items: columns, or anything ``rows`` long), by THREADS
+    threads when there are many rows: for functions made of pyarrow/numpy kernels, which run
+    outside the GIL, each reading only its own item."""
+    rows = len(items[0]) if rows is None and items else rows or 0
+    if THREADS < 2 or len(items) < 2 or rows < PARALLEL_ROWS:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="columns") as pool:
+        return list(pool.map(function, items))
+
+
 def as_mask(condition: pd.Series) -> pd.Series:
     """A plain bool mask: a missing answer counts as False (pandas' mask() would treat NA as True)."""
     return pd.Series(condition.to_numpy(dtype=bool, na_value=False), index=condition.index)
@@ -48,6 +93,11 @@ def count_changed(before: pd.Series, after: pd.Series) -> int:
     """
     if type_name(before) != type_name(after):
         before, after = before.astype("str"), after.astype("str")
+    if _arrow_text(before) and _arrow_text(after) and len(before) == len(after):
+        # The same count, by pyarrow's kernels on the two columns' own arrays (no copies).
+        old, new = pa.array(before.array), pa.array(after.array)
+        flips = pc.sum(pc.xor(pc.is_null(old), pc.is_null(new))).as_py() or 0
+        return int(flips + (pc.sum(pc.not_equal(old, new)).as_py() or 0))  # not_equal: null unless both present
     was, now = before.isna().to_numpy(), after.isna().to_numpy()
     # Compared array to array (by position, never aligned on the index), in the columns' own types.
     differ = before.array != after.array
@@ -55,8 +105,15 @@ def count_changed(before: pd.Series, after: pd.Series) -> int:
     return int((was != now).sum() + np.count_nonzero(differ & ~was & ~now))
 
 
+def _arrow_text(column: pd.Series) -> bool:
+    return isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"
+
+
 def changed_cells(before: pd.DataFrame, after: pd.DataFrame, names: Iterable[str]) -> dict[str, int]:
-    return {str(name): count_changed(before[name], after[name]) for name in names}
+    names = list(names)
+    pairs = [(before[name], after[name]) for name in names]
+    counts = map_columns(lambda pair: count_changed(*pair), pairs, len(before))
+    return {str(name): number for name, number in zip(names, counts, strict=True)}
 
 
 def make_report(

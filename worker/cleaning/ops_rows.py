@@ -12,7 +12,7 @@ import pandas as pd
 from . import re2
 from .errors import StepError
 from .kinds import type_name
-from .ops_common import as_mask, count, make_report, names_text, require_columns, show
+from .ops_common import as_mask, count, make_report, names_text, require_columns, show, take_rows
 from .report import StepReport
 from .step_models import DropDuplicates, DropMissing, FilterRows, Sort
 from .vocab import as_text, is_number
@@ -23,7 +23,7 @@ _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
 
 def drop_duplicates(df: pd.DataFrame, step: DropDuplicates) -> tuple[pd.DataFrame, StepReport]:
     require_columns(df, step.op, step.subset or ())
-    out = df[~duplicated(df, step.subset, _KEEP[step.keep])]
+    out = take_rows(df, ~duplicated(df, step.subset, _KEEP[step.keep]))
     on = names_text(step.subset) if step.subset else "all columns"
     removed = len(df) - len(out)
     summary = f"drop_duplicates on {on}: {count(removed, 'row')} removed, keep {step.keep}"
@@ -56,7 +56,8 @@ def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndar
         return df.duplicated(subset=subset, keep=keep).to_numpy()
     positions = np.flatnonzero(candidates)
     result = np.zeros(len(df), dtype=bool)
-    result[positions[df.iloc[positions][names].duplicated(keep=keep).to_numpy()]] = True
+    # take_rows(df, candidates) is df.iloc[positions], its columns taken by threads.
+    result[positions[take_rows(df, candidates)[names].duplicated(keep=keep).to_numpy()]] = True
     return result
 
 
@@ -80,7 +81,7 @@ def filter_rows(df: pd.DataFrame, step: FilterRows) -> tuple[pd.DataFrame, StepR
     keep = as_mask(_MATCHERS[step.operator](column, _operand(column, step)))
     if step.operator in ("in", "not_in") and None in step.value:
         keep = keep | column.isna() if step.operator == "in" else keep & column.notna()
-    out = df[keep]
+    out = take_rows(df, keep)
     value = "" if step.operator in ("is_null", "not_null") else f" {show(step.value)}"
     summary = (
         f"filter_rows {step.column} {step.operator}{value}: kept {len(out):,} of {count(len(df), 'row')}"

@@ -8,7 +8,7 @@ import pandas as pd
 
 from . import re2
 from .kinds import is_text, type_name
-from .ops_common import as_mask, changed_cells, count, make_report, names_text, pick_columns, require_type
+from .ops_common import as_mask, changed_cells, count, make_report, map_columns, names_text, pick_columns, require_type
 from .report import StepReport
 from .step_models import ChangeCase, RegexReplace, ReplaceValues, TrimWhitespace
 from .vocab import as_text, fits, is_number
@@ -21,15 +21,20 @@ def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFram
     """Strip leading/trailing whitespace; a cell left empty becomes missing."""
     names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
-    for name in names:
-        stripped = df[name].str.strip()
-        out[name] = stripped.mask(as_mask(stripped.eq("")))
+    for name, trimmed in zip(names, map_columns(_trimmed, [df[name] for name in names]), strict=True):
+        out[name] = trimmed
     cells = changed_cells(df, out, names)
     emptied = sum(int(out[n].isna().sum() - df[n].isna().sum()) for n in names)
     summary = f"trim_whitespace {names_text(names) or '(no text columns)'}: "
     summary += f"{count(sum(cells.values()), 'cell')} changed"
     summary += f", {emptied:,} left empty became missing" if emptied else ""
     return out, make_report(step.op, df, out, summary, cells, {"became_missing": emptied})
+
+
+def _trimmed(column: pd.Series) -> pd.Series:
+    stripped = column.str.strip()
+    emptied = as_mask(stripped.eq(""))
+    return stripped.mask(emptied) if emptied.any() else stripped  # mask() copies every value
 
 
 def change_case(df: pd.DataFrame, step: ChangeCase) -> tuple[pd.DataFrame, StepReport]:

@@ -7,7 +7,10 @@ float, ISO datetime, else text. A numeric-looking column with leading zeros
 ("007", zip codes) stays text. Duplicate header names get pandas' ``.1`` suffix.
 A row longer than the header is a ReadError; a shorter one is padded with missing.
 Plain files are parsed by pyarrow (see arrow_csv), others by pandas, with one result;
-types are decided with pyarrow's kernels on the text, never through Python objects.
+types are decided with pyarrow's kernels on the text, never through Python objects: for
+the common columns by one cast of the text as read and a look through its bytes
+(_shortcut), else by the trimmed text and regular expressions (the long path, which
+stays the reference: both give one answer, however far down the deciding value lies).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import arrow_csv, dates
+from .arrow_bytes import Bytes
 from .errors import ReadError
 from .progress import OnProgress
 from .sniff import NOT_TEXT, SAMPLE_SIZE, head_text, sniff
@@ -104,6 +108,9 @@ def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
     """infer_column, plus the datetime format when inferring it proved it (else _FIND_FORMAT)."""
     if not column.notna().any():
         return column, "text", None
+    short = _shortcut(column)
+    if short is not None:
+        return short
     # pyarrow's kernels (RE2 matching, casts) on the text itself: no copies through Python objects.
     stripped = pc.utf8_trim_whitespace(pa.array(column.array, type=pa.large_string()))
     lowered = pc.utf8_lower(stripped) if _all_match(stripped, "(?i)true|false|yes|no") else None
@@ -141,6 +148,75 @@ def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
         except (ValueError, OverflowError):  # impossible dates, mixed time zones
             return column, "text", None
     return column, "text", None
+
+
+_HEAD = 1000
+_WORDS = pa.array(list(_BOOLEANS), pa.large_string())
+_TRUE_AT = pa.array([i for i, word in enumerate(_BOOLEANS) if _BOOLEANS[word]], pa.int32())
+_PATTERNS = tuple(f"^(?:{p})$" for p in ("(?i)true|false|yes|no", _FLOAT, _DATE, _DATETIME))
+
+
+def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
+    """The long path's answer (below) for the common columns, from the text as read: no trimmed
+    copy, no regular expression over the whole column; or None to let the long path decide.
+
+    - text: some value of the first 1,000 (trimmed) matches none of the shapes the long path
+      tries (boolean word, number, date, datetime), so it ends in text whatever follows;
+    - boolean: every value is exactly one of the lower-case words (the long path lowers and trims);
+    - integer: pyarrow's cast to int64 takes only ``-?digits`` and ``0x`` hex, and rejects spaces:
+      with no "x" in the column every value is ``-?digits``, which is an integer, or text when
+      one has a leading zero;
+    - float: the cast to float64 takes only a sign, digits, ".", an exponent, or inf/nan words:
+      with no "n" in the column, some "." or "e", and no leading zero, every value matches _FLOAT;
+    - date: every value 10 characters long that the cast to date32 takes is YYYY-MM-DD.
+    """
+    raw = pa.array(column.array)
+    if isinstance(raw, pa.ChunkedArray) and raw.num_chunks == 0:
+        return None
+    if raw.type not in (pa.large_string(), pa.string()):
+        return None
+    head = pc.drop_null(raw[:_HEAD])
+    if len(head) == 0:
+        return None
+    stripped_head = pc.utf8_trim_whitespace(head)
+    if not any(pc.all(pc.match_substring_regex(stripped_head, pattern)).as_py() for pattern in _PATTERNS):
+        return column, "text", None
+    if pc.all(pc.is_in(head, value_set=_WORDS)).as_py():
+        found = pc.index_in(raw, value_set=_WORDS)  # missing where the value is missing or no word
+        if found.null_count != raw.null_count:
+            return None
+        truth = pc.is_in(found, value_set=_TRUE_AT)  # missing stays missing
+        return _series(pc.if_else(pc.is_null(found), None, truth), column, "boolean"), "boolean", None
+    if _cast_or_none(head, pa.int64()) is not None:
+        ints = _cast_or_none(raw, pa.int64())
+        if ints is None or (chars := Bytes(raw)).has(b"xX"):
+            return None
+        if _leading_zero(raw, chars):
+            return column, "text", None
+        return _series(ints, column, "Int64"), "integer", None
+    if _cast_or_none(head, pa.float64()) is not None:
+        floats = _cast_or_none(raw, pa.float64())
+        if floats is None or (chars := Bytes(raw)).has(b"nN") or not chars.has(b".eE") or _leading_zero(raw, chars):
+            return None
+        return _series(floats, column, "float64"), "float", None
+    lengths = pc.min_max(pc.binary_length(raw)).as_py()
+    if lengths["min"] == lengths["max"] == 10 and _cast_or_none(head, pa.date32()) is not None:
+        days = _cast_or_none(raw, pa.date32())
+        if days is None:
+            return None
+        return _series(pc.cast(days, pa.timestamp("us")), column, "datetime64[us]"), "datetime", dates.DATE_ISO
+    return None
+
+
+def _leading_zero(values: pa.Array | pa.ChunkedArray, chars: Bytes) -> bool:
+    """_any_leading_zero, matching only the values that start with "0", "-0" or "+0"."""
+    starts = pc.starts_with(values, "0")
+    for sign in "+-":
+        if chars.has(sign.encode()):
+            starts = pc.or_(starts, pc.starts_with(values, sign + "0"))
+    if not pc.any(starts).as_py():
+        return False
+    return _any_leading_zero(pc.filter(values, starts))
 
 
 def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tuple[pd.Series, str] | None:
@@ -221,7 +297,7 @@ def _typed(
         columns[name], types[str(name)] = column, kind
         if fmt:
             formats[str(name)] = fmt
-    typed = pd.DataFrame(columns, index=frame.index) if columns else frame
+    typed = pd.DataFrame(columns, index=frame.index, copy=False) if columns else frame
     return ReadResult(frame=typed, encoding=encoding, delimiter=delimiter, types=types, formats=formats)
 
 
