@@ -35,7 +35,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -43,7 +43,7 @@ from console.core import storage
 from console.core.db import pinned_session_scope, session_scope
 from console.core.jobs import claim as claim_job
 from console.core.jobs import fail_worker_lost, must_wait_turn, record_event, transition
-from console.core.models import Dataset, Job, JobOutput, JobStatus
+from console.core.models import Dataset, Job, JobOutput, JobStatus, StoredFile
 from console.core.settings import Settings
 from worker import outputs
 from worker.cleaning import engine, lowmem, reading, writing
@@ -79,6 +79,10 @@ class Claimed:
     lease: str
     steps: list[dict[str, Any]]
     file_id: int
+    # The file's row, read with the job: while the run holds it, the claim's session finds it in its
+    # identity map (which holds objects only as long as someone does) and copying the file out needs
+    # no query for it.
+    file: StoredFile | None = None
 
 
 def run_job(job_id: int, *, settings: Settings) -> str:
@@ -129,12 +133,17 @@ def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | Non
     """
     # The heartbeat's age by the database's clock, the one every heartbeat is written with.
     age_of_heartbeat = func.extract("epoch", func.clock_timestamp() - Job.heartbeat_at)
-    query = select(Job, age_of_heartbeat, Dataset.file_id).join(Dataset, Dataset.id == Job.dataset_id)
+    # The stored file's row comes along (the session keeps it): copying the file out needs no lookup of it.
+    query = (
+        select(Job, age_of_heartbeat, Dataset.file_id, StoredFile)
+        .join(Dataset, Dataset.id == Job.dataset_id)
+        .outerjoin(StoredFile, StoredFile.id == Dataset.file_id)
+    )
     row = session.execute(query.where(Job.id == job_id)).first()
     if row is None:
         logger.warning("job does not exist; message dropped")
         return None
-    job, age, file_id = row[0], None if row[1] is None else float(row[1]), row[2]
+    job, age, file_id, file = row[0], None if row[1] is None else float(row[1]), row[2], row[3]
     if job.is_finished:
         logger.info("job is already {}; nothing to do", job.status)
         return None
@@ -164,7 +173,7 @@ def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | Non
     if not taken:
         raise Busy(f"job {job_id} was taken by another run", retry_in=settings.JOB_STALE_SECONDS)
     session.commit()  # the claim is visible (and the fairness lock released) before any work starts
-    return Claimed(lease=lease, steps=list(job.steps), file_id=file_id)
+    return Claimed(lease=lease, steps=list(job.steps), file_id=file_id, file=file)
 
 
 def _stale(settings: Settings) -> ColumnElement[bool]:
@@ -244,11 +253,14 @@ class Cleaned:
     rows_out: int
     path: str
     path_note: str = field(default="")
+    on_request: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """The report stored with the job: the engine's, what was written per format, and the path that ran."""
+        """The report stored with the job: the engine's, what was written per format, the path that ran,
+        and the formats made when first asked for (`on_request`, see make_output)."""
         note = {"path_note": self.path_note} if self.path_note else {}
-        return self.report | {"outputs": self.notes, "path": self.path} | note
+        later = {"on_request": list(self.on_request)} if self.on_request else {}
+        return self.report | {"outputs": self.notes, "path": self.path} | note | later
 
 
 def _run_claimed(job_id: int, claimed: Claimed, settings: Settings, session: Session) -> str:
@@ -258,7 +270,8 @@ def _run_claimed(job_id: int, claimed: Claimed, settings: Settings, session: Ses
         source = folder / "input.csv"
         storage.copy_to_path(session=session, file_id=claimed.file_id, path=source)
         session.commit()
-        return _succeed(job_id, claimed.lease, _clean(job_id, claimed.lease, source, folder, config, settings))
+        cleaned = _clean(job_id, claimed.lease, source, folder, config, settings)
+        return _succeed(job_id, claimed.lease, cleaned, session)
 
 
 def _clean(job_id: int, lease: str, source: Path, folder: Path, config: CleaningConfig, settings: Settings) -> Cleaned:
@@ -294,10 +307,18 @@ def _in_memory(
         loaded.frame, config, formats=loaded.formats, should_stop=should_stop, on_progress=on_progress
     )
     written = outputs.write_outputs(
-        result, folder, date_formats=report.date_formats, xlsx_max_rows=settings.XLSX_MAX_ROWS, on_progress=on_progress
+        result,
+        folder,
+        date_formats=report.date_formats,
+        xlsx_max_rows=settings.XLSX_MAX_ROWS,
+        xlsx_on_request=settings.XLSX_ON_REQUEST,
+        on_progress=on_progress,
     )
     preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
-    return Cleaned(written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, IN_MEMORY)
+    return Cleaned(
+        written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, IN_MEMORY,
+        on_request=written.on_request,
+    )  # fmt: skip
 
 
 def _low_memory(
@@ -364,48 +385,76 @@ class StopCheck:
         return self._stop
 
 
-def _succeed(job_id: int, lease: str, cleaned: Cleaned) -> str:
-    outcome = _retrying_db(lambda: _write_success(job_id, lease, cleaned))
+def _succeed(job_id: int, lease: str, cleaned: Cleaned, session: Session) -> str:
+    """The final write: first on the run's own connection (`session`, no transaction open), then, should
+    the database be away, on fresh connections as it comes back."""
+    first = [session]
+
+    def write() -> str:
+        if first:
+            own = first.pop()
+            try:
+                outcome = _write_success(job_id, lease, cleaned, own)
+                own.commit()
+                return outcome
+            except BaseException:
+                own.rollback()
+                raise
+        with session_scope() as fresh:
+            return _write_success(job_id, lease, cleaned, fresh)
+
+    outcome = _retrying_db(write)
     if outcome == "cancel":
         return _finish(job_id, lease, S.CANCELLED, reason="stopped on request before its result was written")
     return outcome
 
 
-def _write_success(job_id: int, lease: str, cleaned: Cleaned) -> str:
-    """One transaction: the output files (one per format), preview, report and the final status, or none of them."""
-    with session_scope() as session:
-        stored = {
-            file.format: storage.store_path(
-                session=session,
-                path=file.path,
-                filename=f"job-{job_id}-output.{file.format}",
-                content_type=file.content_type,
-            )
-            for file in cleaned.files
-        }
-        path = "" if cleaned.path == IN_MEMORY else f", {cleaned.path} path"
-        moved = transition(
-            session=session,
-            job_id=job_id,
-            to=S.SUCCEEDED,
-            holding=lease,
-            reason=f"{cleaned.rows_in:,} rows in, {cleaned.rows_out:,} rows out{path}",
-            output_file_id=stored["csv"].id,
-            preview=cleaned.preview,
-            report=cleaned.summary(),
-            rows_in=cleaned.rows_in,
-            rows_out=cleaned.rows_out,
-            progress=100,
-            only_if=Job.cancel_requested.is_(False),
+# Outputs up to this size each are stored from memory, all in two statements (storage.store_small);
+# larger ones are streamed from their files one by one.
+SMALL_OUTPUT_BYTES = storage.DEFAULT_CHUNK_BYTES
+
+
+def _store_outputs(session: Session, job_id: int, files: list[outputs.OutputFile]) -> dict[str, int]:
+    """Store the output files in the final write's transaction; their ids by format."""
+    names = [(file, f"job-{job_id}-output.{file.format}") for file in files]
+    if all(file.path.stat().st_size <= SMALL_OUTPUT_BYTES for file in files):
+        ids = storage.store_small(
+            session=session, files=[(name, file.content_type, file.path.read_bytes()) for file, name in names]
         )
-        if not moved:
-            # A cancel or another run owns the job now: this output goes with the rolled-back transaction.
-            session.rollback()
-            if _cancel_requested(job_id):
-                return "cancel"
-            logger.warning("lease lost before the result was written; result discarded")
-            return "skipped"
-        session.add_all(JobOutput(job_id=job_id, format=fmt, file_id=file.id) for fmt, file in stored.items())
+        return {file.format: file_id for file, file_id in zip(files, ids, strict=True)}
+    return {
+        file.format: storage.store_path(session=session, path=file.path, filename=name, content_type=file.content_type).id
+        for file, name in names
+    }
+
+
+def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) -> str:
+    """One transaction (the caller commits it): the output files (one per format), preview, report and the
+    final status, or none of them."""
+    stored = _store_outputs(session, job_id, cleaned.files)
+    path = "" if cleaned.path == IN_MEMORY else f", {cleaned.path} path"
+    moved = transition(
+        session=session,
+        job_id=job_id,
+        to=S.SUCCEEDED,
+        holding=lease,
+        reason=f"{cleaned.rows_in:,} rows in, {cleaned.rows_out:,} rows out{path}",
+        output_file_id=stored["csv"],
+        preview=cleaned.preview,
+        report=cleaned.summary(),
+        rows_in=cleaned.rows_in,
+        rows_out=cleaned.rows_out,
+        progress=100,
+        only_if=Job.cancel_requested.is_(False),
+    )
+    if not moved:
+        # A cancel or another run owns the job now: this output goes with the rolled-back transaction.
+        session.rollback()
+        if _cancel_requested(job_id):
+            return "cancel"
+        logger.warning("lease lost before the result was written; result discarded")
+        return "skipped"
+    session.execute(insert(JobOutput), [{"job_id": job_id, "format": fmt, "file_id": id_} for fmt, id_ in stored.items()])
     return S.SUCCEEDED.value
 
 
@@ -505,3 +554,69 @@ def _note(job_id: int, message: str) -> None:
 def _cancel_requested(job_id: int) -> bool:
     with session_scope() as session:
         return bool(session.execute(select(Job.cancel_requested).where(Job.id == job_id)).scalar())
+
+
+# Outputs made on request ----------------------------------------------------------------------------
+
+# pg_try_advisory_xact_lock(_MAKING, job id): one process at a time makes a job's outputs on request.
+_MAKING = 0x6F757470
+_MAKERS: dict[str, Callable[[Path, Path], str]] = {"xlsx": outputs.xlsx_from_parquet}
+MADE, BUSY, NOTHING_TO_MAKE, MAKING_FAILED = "made", "busy", "nothing to make", "failed"
+
+
+def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
+    """Make a succeeded job's output in `fmt` that its run left to be made on request (the report's
+    `on_request` names it; settings.XLSX_ON_REQUEST), from the job's stored Parquet, and store it with
+    the job: the file, its job_outputs row and the report's note on it, in one transaction.
+
+    Returns MADE; NOTHING_TO_MAKE when the job has that output already, or never will (not succeeded,
+    not on request, an earlier making failed); BUSY when another process is making it right now (ask
+    again later: nothing is lost); MAKING_FAILED when making it failed: the report's note says why and
+    the format is no longer on request, so a download answers with the reason instead of waiting.
+    Raises OperationalError / InterfaceError when the database is away (the task retries).
+    """
+    with logger.contextualize(job_id=job_id):
+        _use_private_tmp()
+        with session_scope() as session:
+            if not session.scalar(select(func.pg_try_advisory_xact_lock(_MAKING, job_id))):
+                return BUSY
+            row = session.execute(select(Job.status, Job.report).where(Job.id == job_id)).first()
+            report = (row.report if row is not None else None) or {}
+            made = session.scalars(select(JobOutput.format).where(JobOutput.job_id == job_id)).all()
+            if row is None or row.status != S.SUCCEEDED.value or fmt not in report.get("on_request", []) or fmt in made:
+                return NOTHING_TO_MAKE
+            parquet_id = session.scalar(
+                select(JobOutput.file_id).where(JobOutput.job_id == job_id, JobOutput.format == "parquet")
+            )
+            try:
+                with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-{fmt}-") as name:
+                    source, target = Path(name) / "output.parquet", Path(name) / f"output.{fmt}"
+                    if parquet_id is None or fmt not in _MAKERS:
+                        raise CleaningError(f"the job has no Parquet output to make its {fmt} from")
+                    storage.copy_to_path(session=session, file_id=parquet_id, path=source)
+                    started = time.monotonic()
+                    note = _MAKERS[fmt](source, target)
+                    made_in = time.monotonic() - started
+                    stored = _store_outputs(session, job_id, [outputs.OutputFile(fmt, target, outputs.CONTENT_TYPES[fmt])])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:  # SoftTimeLimitExceeded too: the soft time limit
+                session.rollback()
+                logger.opt(exception=exc).warning("{} not made on request", fmt)
+                why = "it ran past the time limit" if isinstance(exc, SoftTimeLimitExceeded) else f"{type(exc).__name__}: {exc}"
+                _set_output_note(session, job_id, report, fmt, f"not written: making it on request failed: {why}")
+                return MAKING_FAILED
+            session.execute(insert(JobOutput).values(job_id=job_id, format=fmt, file_id=stored[fmt]))
+            _set_output_note(session, job_id, report, fmt, note, f"{fmt} made on request in {made_in:.1f} s: {note}")
+        return MADE
+
+
+def _set_output_note(session: Session, job_id: int, report: dict[str, Any], fmt: str, note: str, event: str = "") -> None:
+    """The report's note on `fmt` becomes `note`, and `fmt` is no longer on request; logged with the job."""
+    later = [name for name in report.get("on_request", []) if name != fmt]
+    updated = {key: value for key, value in report.items() if key != "on_request"} | (
+        {"on_request": later} if later else {}
+    )
+    updated["outputs"] = {**report.get("outputs", {}), fmt: note}
+    session.execute(update(Job).where(Job.id == job_id).values(report=updated))
+    record_event(session=session, job_id=job_id, message=event or note, level="INFO" if event else "WARNING")

@@ -16,7 +16,7 @@ import hashlib
 import io
 import struct
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -88,6 +88,44 @@ def store_path(*, session: Session, path: Path, filename: str, content_type: str
         return store_stream(session=session, filename=filename, chunks=iter_file(handle), content_type=content_type)
 
 
+def store_small(
+    *, session: Session, files: Sequence[tuple[str, str, bytes]], chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> list[int]:
+    """Store files whose bytes are already in memory (small ones, such as a job's outputs: keep each to
+    a chunk or so) in two statements whatever their number: one INSERT of their rows, one COPY of all
+    their chunks. `files` are (filename, content type, bytes); returns the new files' ids in that order.
+    The files are stored as store_stream() stores them (same chunks, compression, size and sha256)."""
+    if not files:
+        return []
+    packed = [[_pack(data[at : at + chunk_bytes]) for at in range(0, len(data), chunk_bytes)] for *_, data in files]
+    rows = [
+        {
+            "filename": filename[:255],
+            "content_type": content_type,
+            "size": len(data),
+            "stored_size": sum(len(chunk) for chunk, _ in chunks),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "chunk_count": len(chunks),
+            "complete": True,
+        }
+        for (filename, content_type, data), chunks in zip(files, packed, strict=True)
+    ]
+    statement = insert(StoredFile).returning(StoredFile.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(statement, rows))
+    numbered = (
+        (file_id, seq, data, compressed)
+        for file_id, chunks in zip(ids, packed, strict=True)
+        for seq, (data, compressed) in enumerate(chunks)
+    )
+    copier = _rows_copier(session)
+    if copier is not None:
+        copier(numbered)
+    else:
+        for file_id, seq, data, compressed in numbered:
+            session.execute(insert(FileChunk).values(file_id=file_id, seq=seq, compressed=compressed, data=data))
+    return ids
+
+
 def iter_chunks(*, session: Session, file_id: int) -> Iterator[bytes]:
     """Yield the file's bytes chunk by chunk; memory holds at most a batch of (compressed) chunks."""
     stored = session.get(StoredFile, file_id)
@@ -141,13 +179,19 @@ _COPY_TRAILER = struct.pack("!h", -1)
 def _copier(session: Session) -> Callable[[int, Iterator[tuple[int, bytes, bool]]], None] | None:
     """A function sending numbered chunks by binary COPY on the session's own connection (its
     transaction), or None when the database or driver is not PostgreSQL through psycopg2."""
+    copier = _rows_copier(session)
+    return None if copier is None else lambda file_id, rows: copier((file_id, *row) for row in rows)
+
+
+def _rows_copier(session: Session) -> Callable[[Iterator[tuple[int, int, bytes, bool]]], None] | None:
+    """`_copier()` for (file id, seq, data, compressed) rows of any number of files: one COPY for them all."""
     connection = session.connection()
     if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg2":
         return None
     raw = connection.connection.dbapi_connection
 
-    def copy(file_id: int, rows: Iterator[tuple[int, bytes, bool]]) -> None:
-        stream = _CopyStream(file_id, rows)
+    def copy_rows(rows: Iterator[tuple[int, int, bytes, bool]]) -> None:
+        stream = _CopyStream(rows)
         with raw.cursor() as cursor:
             try:
                 cursor.copy_expert(_COPY, stream, size=COPY_READ_BYTES)
@@ -156,14 +200,13 @@ def _copier(session: Session) -> Callable[[int, Iterator[tuple[int, bytes, bool]
                     raise stream.error from None
                 raise
 
-    return copy
+    return copy_rows
 
 
 class _CopyStream(io.RawIOBase):
     """The binary COPY stream of the chunks, produced as psycopg2 reads it."""
 
-    def __init__(self, file_id: int, rows: Iterator[tuple[int, bytes, bool]]) -> None:
-        self._file_id = file_id
+    def __init__(self, rows: Iterator[tuple[int, int, bytes, bool]]) -> None:
         self._rows = rows
         self._pending = [_COPY_HEADER]
         self._done = False
@@ -180,8 +223,8 @@ class _CopyStream(io.RawIOBase):
                     self._pending.append(_COPY_TRAILER)
                     self._done = True
                 else:
-                    seq, data, compressed = row
-                    self._pending.append(struct.pack("!hiiiii?i", 4, 4, self._file_id, 4, seq, 1, compressed, len(data)))
+                    file_id, seq, data, compressed = row
+                    self._pending.append(struct.pack("!hiiiii?i", 4, 4, file_id, 4, seq, 1, compressed, len(data)))
                     self._pending.append(data)
         except BaseException as exc:
             self.error = exc

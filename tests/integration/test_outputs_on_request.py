@@ -1,0 +1,183 @@
+"""xlsx made on request (XLSX_ON_REQUEST): a job stores CSV and Parquet only, and a `make_output`
+task, sent by name as the web sends it, makes the xlsx from the stored Parquet: the same sheet the
+job would have written, stored with the job once, the report's note saying what was written.
+
+Real PostgreSQL, Redis and worker processes (faultkit: a schema and a queue of each test's own);
+the failure and busy cases call worker.runner.make_output in this process.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg2
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
+
+from console.core import queue, storage
+from console.core.db import session_scope
+from console.core.models import JobOutput
+from console.core.settings import Settings
+from tests.integration.factories import make_account
+from tests.integration.faultkit import (
+    Worker,
+    events,
+    job_row,
+    private,  # noqa: F401  (fixture)
+    spawn,  # noqa: F401  (fixture)
+    store_dataset,
+    submit,
+    tuned,
+    wait_final,
+    wait_until,
+)
+from worker import outputs, runner
+from worker.cleaning import engine, reading
+from worker.cleaning.config import validate_config
+
+pytestmark = pytest.mark.integration
+
+DATA = (
+    "name,n,zip,joined\n"
+    "=HYPERLINK(\"http://x\"),1,02134,2024-01-31T10:00\n"
+    "Bob,-4,00501,2024-02-01T11:30\n"
+    "@sum,,10001,\n"
+).encode()
+STEPS: list[dict[str, Any]] = [{"op": "sort", "by": "n"}, {"op": "cast", "columns": {"joined": "datetime"}}]
+
+
+def stored_outputs(job_id: int) -> dict[str, bytes]:
+    with session_scope() as session:
+        rows = session.scalars(select(JobOutput).where(JobOutput.job_id == job_id)).all()
+        return {row.format: b"".join(storage.iter_chunks(session=session, file_id=row.file_id)) for row in rows}
+
+
+def eager_xlsx(tmp_path: Path) -> tuple[dict[str, bytes], str]:
+    """The xlsx the job would have written with itself (the default way): its parts, and its note."""
+    (tmp_path / "in.csv").write_bytes(DATA)
+    loaded = reading.read_csv(tmp_path / "in.csv")
+    result, report = engine.run(loaded.frame, validate_config({"steps": STEPS}), formats=loaded.formats)
+    written = outputs.write_outputs(result, tmp_path, date_formats=report.date_formats)
+    return parts(tmp_path.joinpath("output.xlsx").read_bytes()), written.notes["xlsx"]
+
+
+def parts(xlsx: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as book:
+        return {name: book.read(name) for name in book.namelist()}
+
+
+@pytest.fixture
+def on_request(private: Settings) -> Settings:  # noqa: F811
+    return tuned(private, XLSX_ON_REQUEST=True)
+
+
+@pytest.fixture
+def finished(on_request: Settings, spawn: Callable[..., Worker]) -> int:  # noqa: F811
+    """A job run by a real worker with XLSX_ON_REQUEST; the worker keeps running."""
+    spawn(on_request)
+    owner = make_account().user
+    job = submit(owner, store_dataset(owner, DATA, "people.csv"), STEPS)
+    assert wait_final([job])[job].status == "succeeded"
+    return job
+
+
+def test_the_job_stores_csv_and_parquet_and_names_xlsx_on_request(finished: int) -> None:
+    row = job_row(finished)
+
+    assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
+    assert row.report["on_request"] == ["xlsx"]
+    assert row.report["outputs"] == {"csv": "written", "parquet": "written", "xlsx": outputs.ON_REQUEST_NOTE}
+
+
+def test_make_output_task_makes_the_same_xlsx_the_job_would_have_written(finished: int, tmp_path: Path) -> None:
+    expected, note = eager_xlsx(tmp_path)
+
+    queue.send(queue.MAKE_OUTPUT, args=[finished, "xlsx"])
+    wait_until(lambda: "xlsx" in stored_outputs(finished), timeout=60, what="the xlsx made on request")
+
+    made = stored_outputs(finished)
+    row = job_row(finished)
+    assert parts(made["xlsx"]) == expected
+    assert sorted(made) == ["csv", "parquet", "xlsx"]
+    assert "on_request" not in row.report
+    assert row.report["outputs"]["xlsx"] == note == "written; 2 formula-looking cells were prefixed with '"
+    assert any(line.startswith("xlsx made on request in ") for line in events(finished)), events(finished)
+
+
+def test_a_second_request_makes_nothing_more(finished: int, on_request: Settings) -> None:
+    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.MADE
+    first = stored_outputs(finished)["xlsx"]
+
+    again = [runner.make_output(finished, "xlsx", settings=on_request) for _ in range(2)]
+
+    assert again == [runner.NOTHING_TO_MAKE] * 2
+    assert stored_outputs(finished)["xlsx"] == first
+    with session_scope() as session:
+        assert len(session.scalars(select(JobOutput).where(JobOutput.job_id == finished)).all()) == 3
+
+
+def test_a_format_not_on_request_is_not_made(finished: int, on_request: Settings) -> None:
+    assert runner.make_output(finished, "parquet", settings=on_request) == runner.NOTHING_TO_MAKE
+    assert runner.make_output(finished + 10_000, "xlsx", settings=on_request) == runner.NOTHING_TO_MAKE
+
+
+def test_while_another_process_makes_it_the_request_answers_busy_and_changes_nothing(
+    finished: int, on_request: Settings
+) -> None:
+    url = make_url(on_request.DATABASE_URL or "").set(drivername="postgresql").render_as_string(hide_password=False)
+    other = psycopg2.connect(url)
+    try:
+        with other.cursor() as cursor:  # what another make_output holds while it works
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (runner._MAKING, finished))
+            assert runner.make_output(finished, "xlsx", settings=on_request) == runner.BUSY
+    finally:
+        other.rollback()
+        other.close()
+
+    assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
+    assert job_row(finished).report["on_request"] == ["xlsx"]
+    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.MADE
+
+
+def test_a_failed_making_says_why_and_is_no_longer_on_request(finished: int, on_request: Settings) -> None:
+    with session_scope() as session:  # the job's Parquet replaced by bytes that are not Parquet
+        (bad,) = storage.store_small(session=session, files=[("bad.parquet", "application/octet-stream", b"not parquet")])
+        session.execute(
+            update(JobOutput).where(JobOutput.job_id == finished, JobOutput.format == "parquet").values(file_id=bad)
+        )
+
+    outcome = runner.make_output(finished, "xlsx", settings=on_request)
+
+    row = job_row(finished)
+    assert outcome == runner.MAKING_FAILED
+    assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
+    assert "on_request" not in row.report
+    assert row.report["outputs"]["xlsx"].startswith("not written: making it on request failed: ")
+    assert row.status == "succeeded"
+    assert events(finished)[-1] == row.report["outputs"]["xlsx"]
+    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.NOTHING_TO_MAKE
+
+
+def test_xlsx_from_parquet_is_the_xlsx_of_the_frame(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.array(["=1+1", "plain", None], dtype="string"),
+            "whole": pd.array([1, None, 2**60], dtype="Int64"),
+            "real": [1.5, float("nan"), -2.0],
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "when": pd.to_datetime(["2024-01-31 10:00", None, "2023-12-01 00:00"]),
+        }
+    )
+    direct = outputs.write_xlsx(frame, tmp_path / "direct.xlsx")
+    frame.to_parquet(tmp_path / "result.parquet", index=False, engine="pyarrow")
+
+    note = outputs.xlsx_from_parquet(tmp_path / "result.parquet", tmp_path / "again.xlsx")
+
+    assert note == direct
+    assert parts((tmp_path / "again.xlsx").read_bytes()) == parts((tmp_path / "direct.xlsx").read_bytes())
