@@ -35,9 +35,6 @@ class Settings(BaseSettings):
     # Results with more rows get no xlsx (an Excel sheet holds 1,048,575 under its header;
     # writing one takes a few seconds per million rows).
     XLSX_MAX_ROWS: int = Field(default=1_048_575, ge=0, le=1_048_575)
-    # Whether a job's xlsx is made when first asked for (worker.runner.make_output, from its Parquet)
-    # rather than with every job: the web's downloads must then ask for it (see worker.runner).
-    XLSX_ON_REQUEST: bool = False
     FILE_CHUNK_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
     CELERY_QUEUE: str = Field(default="console", pattern=r"^[A-Za-z0-9_.-]+$")
