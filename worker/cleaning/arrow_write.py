@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.api import types as ptypes
 
 from .arrow_bytes import Bytes
 
