@@ -9,6 +9,7 @@ never write, and rotate, the same file.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -33,10 +34,13 @@ from console.core.queue import check_broker, configure_celery
 from console.core.settings import Settings, SettingsError, get_settings
 from console.http_errors import error_response, install_error_handlers
 from console.pages import mount_pages
+from console.serving_gc import serving_gc_policy
 from console.web_session import add_session_middleware
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
+    """The app; `serving=True` (uvicorn's `console.app:app`) also sets this process's garbage collection
+    policy at startup (`serving_gc_policy`), which tests that build apps in their own process skip."""
     settings.require_services()
     engine = init_engine(settings)
     configure_celery(settings)
@@ -49,9 +53,22 @@ def create_app(settings: Settings) -> FastAPI:
         except SettingsError as exc:
             # The web still accepts work without Redis: jobs wait as pending until it is back.
             logger.warning("{}; jobs will wait as pending until it is reachable", exc)
-        logger.info("console ready: database {}, broker {}", settings.masked_database_url(), settings.masked_redis_url())
-        yield
-        await flower_proxy.close_client(app)
+        policy = app.state.gc_policy = serving_gc_policy() if serving else None
+        logger.info(
+            "console ready: database {}, broker {}{}", settings.masked_database_url(), settings.masked_redis_url(),
+            f"; garbage collector: {policy.describe()}" if policy else "",
+        )  # fmt: skip
+        reporter = asyncio.get_running_loop().create_task(policy.report_slow_collections()) if policy else None
+        try:
+            yield
+        finally:
+            if policy and reporter:
+                reporter.cancel()
+                logger.info("garbage collections in this process: {}", policy.watch.summary())
+            await flower_proxy.close_client(app)
+            # The log file's sink writes from a queue; uvicorn ends the process by raising the signal
+            # that stopped it again, which would drop what is still queued.
+            await logger.complete()
 
     app = FastAPI(
         title="Data ops console",
@@ -62,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     add_session_middleware(app, settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_UPLOAD_BYTES)
+    app.add_middleware(ServerTiming)  # added last: outermost of ours, it times the others too
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router)
@@ -89,6 +107,29 @@ class BodySizeLimit:
         await self.app(scope, receive, send)
 
 
+class ServerTiming:
+    """`Server-Timing: app;dur=<ms>` on every HTTP response: the time from the request reaching the
+    application to its response headers, so a load generator can tell the server's share of a
+    latency from the network's, uvicorn's and its own (issue 7)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                message = {**message, "headers": [*message.get("headers", ()), (b"server-timing", b"app;dur=%.1f" % took)]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
 def __getattr__(name: str) -> Any:
     # `uvicorn console.app:app` builds the app on first access, so importing this module stays cheap.
     if name == "app":
@@ -97,7 +138,7 @@ def __getattr__(name: str) -> Any:
         setup_logging(f"web-{_worker_number(settings.LOG_DIR)}" if worker else "web", settings)
         if worker:
             _stop_with_supervisor()
-        built = globals()["app"] = create_app(settings)
+        built = globals()["app"] = create_app(settings, serving=True)
         return built
     raise AttributeError(name)
 
