@@ -1,7 +1,8 @@
 """Throughput of small jobs end to end: N jobs of 1,000 rows submitted at once, two worker processes.
 
     .venv/bin/python -m benchmarks throughput [--jobs 1000] [--concurrency 2] [--clients 16]
-                                              [--queued-first] [--xlsx-max-rows N] [--in-process N]
+                                              [--queued-first] [--xlsx-max-rows N] [--xlsx-with-job]
+                                              [--in-process N]
 
 A real uvicorn and one `console worker --concurrency 2` (two prefork pool processes) on a
 bench_* schema and queue. One 1,000-row dataset and the benchmark config (data.STEPS) are
@@ -17,6 +18,8 @@ job, with the load average, since the machine is shared.
                 process group), then lets it go on: jobs/s of the workers alone, from the
                 first job started to the last finished.
 --xlsx-max-rows the worker's XLSX_MAX_ROWS (0: no xlsx), to see what xlsx costs.
+--xlsx-with-job the worker's XLSX_ON_REQUEST=false: every job writes its xlsx too (by default
+                it is made when first asked for, and none is asked for here).
 --in-process N  also runs N jobs through worker.runner.run_job in this process (no Celery):
                 the runner's own wall and CPU time per job.
 
@@ -72,10 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="threads submitting")
     parser.add_argument("--queued-first", action="store_true", help="submit all jobs with the worker paused")
     parser.add_argument("--xlsx-max-rows", type=int, default=None, help="the worker's XLSX_MAX_ROWS (0: no xlsx)")
+    parser.add_argument("--xlsx-with-job", action="store_true", help="XLSX_ON_REQUEST=false: every job writes its xlsx")
     parser.add_argument("--in-process", type=int, default=0, metavar="N", help="also time N runs of run_job here")
     args = parser.parse_args(argv)
     print(machine())  # noqa: T201
     extra = {} if args.xlsx_max_rows is None else {"XLSX_MAX_ROWS": str(args.xlsx_max_rows)}
+    if args.xlsx_with_job:
+        extra["XLSX_ON_REQUEST"] = "false"
     with Stack(**extra) as stack:
         base = stack.serve()
         client = httpx.Client(base_url=base, headers=stack.headers(), timeout=120)
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.jobs / took
     spent = {"main": main_cpu, "pool": pool_cpu, "web": web_cpu}
     per_job = {name: seconds / args.jobs * 1000 for name, seconds in spent.items()}
-    formats = "CSV, Parquet" + ("" if args.xlsx_max_rows == 0 else " and xlsx")
+    formats = "CSV, Parquet" + ("" if args.xlsx_max_rows == 0 else " and xlsx" if args.xlsx_with_job else " (xlsx on request)")
     queued = "; all queued before the worker went on" if args.queued_first else ""
     print(  # noqa: T201
         f"\n{args.jobs:,} jobs of 1,000 rows ({len(data.STEPS)} steps; {formats} outputs), {args.concurrency} worker "

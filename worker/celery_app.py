@@ -14,7 +14,7 @@ from loguru import logger
 
 from console.core.db import get_engine, init_engine
 from console.core.logging import setup_logging
-from console.core.queue import PROCESS_JOB, configure_celery
+from console.core.queue import MAKE_OUTPUT, PROCESS_JOB, configure_celery
 from console.core.settings import get_settings
 
 settings = get_settings()
@@ -41,7 +41,7 @@ def _fresh_connections_per_child(**_: Any) -> None:
 @task_prerun.connect
 def _bind_job_id(task_id: str, task: Any, args: tuple[Any, ...] = (), **_: Any) -> None:
     # Celery's own lines about a job's task (retry, success, failure) carry the job id too.
-    if task.name == PROCESS_JOB and args:
+    if task.name in (PROCESS_JOB, MAKE_OUTPUT) and args:
         context = logger.contextualize(job_id=args[0])
         context.__enter__()
         _bound[task_id] = context

@@ -4,6 +4,10 @@ CSV is always written. Parquet keeps the column types. xlsx (worker.xlsx, a few 
 million rows) holds at most Excel's 1,048,575 rows under the header: a larger result gets no
 xlsx, and ``notes`` says why. In xlsx, text that looks like a formula is always neutralised
 (see cleaning.formulas).
+
+With ``xlsx_on_request`` the xlsx is not written with the job: ``on_request`` names it, and it is
+made from the stored Parquet when first asked for (``xlsx_from_parquet``; worker.runner.make_output).
+The two ways give the same sheet: Parquet holds the result frame with its column types.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ CONTENT_TYPES = {
 }
 
 
+ON_REQUEST_NOTE = "made on request: the first download asks for it, and it is ready a few seconds later"
+
+
 @dataclass(frozen=True)
 class OutputFile:
     format: str
@@ -40,6 +47,7 @@ class Outputs:
 
     files: list[OutputFile] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
+    on_request: list[str] = field(default_factory=list)  # formats made when first asked for, not now
 
     def add(self, fmt: str, path: Path, note: str) -> None:
         self.files.append(OutputFile(fmt, path, CONTENT_TYPES[fmt]))
@@ -52,9 +60,11 @@ def write_outputs(
     *,
     date_formats: dict[str, str] | None = None,
     xlsx_max_rows: int = EXCEL_MAX_ROWS,
+    xlsx_on_request: bool = False,
     on_progress: OnProgress | None = None,
 ) -> Outputs:
-    """Write ``output.csv``, ``output.parquet`` and (when it fits) ``output.xlsx`` into ``folder``.
+    """Write ``output.csv``, ``output.parquet`` and (when it fits, and not ``xlsx_on_request``)
+    ``output.xlsx`` into ``folder``.
 
     ``on_progress("write", rows, total)`` as the CSV is written (see cleaning.progress).
     """
@@ -70,6 +80,9 @@ def write_outputs(
             else f"the xlsx export limit of {xlsx_max_rows:,} rows; download CSV or Parquet"
         )
         outputs.notes["xlsx"] = f"not written: {len(df):,} rows is more than {limit}"
+    elif xlsx_on_request:
+        outputs.notes["xlsx"] = ON_REQUEST_NOTE
+        outputs.on_request.append("xlsx")
     else:
         note = write_xlsx(df, folder / "output.xlsx")
         outputs.add("xlsx", folder / "output.xlsx", note)
@@ -88,3 +101,9 @@ def write_xlsx(df: pd.DataFrame, path: Path) -> str:
     if counts.columns_left_out:
         parts.append(f"{counts.columns_left_out:,} columns past Excel's {xlsx.MAX_COLUMNS:,} were left out")
     return "; ".join(parts)
+
+
+def xlsx_from_parquet(parquet: Path, path: Path) -> str:
+    """The xlsx of a result stored as Parquet (as write_outputs writes it), the same sheet write_outputs
+    would have written from the result itself. Returns the note."""
+    return write_xlsx(pd.read_parquet(parquet, engine="pyarrow"), path)

@@ -253,11 +253,14 @@ class Cleaned:
     rows_out: int
     path: str
     path_note: str = field(default="")
+    on_request: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """The report stored with the job: the engine's, what was written per format, and the path that ran."""
+        """The report stored with the job: the engine's, what was written per format, the path that ran,
+        and the formats made when first asked for (`on_request`, see make_output)."""
         note = {"path_note": self.path_note} if self.path_note else {}
-        return self.report | {"outputs": self.notes, "path": self.path} | note
+        later = {"on_request": list(self.on_request)} if self.on_request else {}
+        return self.report | {"outputs": self.notes, "path": self.path} | note | later
 
 
 def _run_claimed(job_id: int, claimed: Claimed, settings: Settings, session: Session) -> str:
@@ -308,10 +311,14 @@ def _in_memory(
         folder,
         date_formats=report.date_formats,
         xlsx_max_rows=settings.XLSX_MAX_ROWS,
+        xlsx_on_request=settings.XLSX_ON_REQUEST,
         on_progress=on_progress,
     )
     preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
-    return Cleaned(written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, IN_MEMORY)
+    return Cleaned(
+        written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, IN_MEMORY,
+        on_request=written.on_request,
+    )  # fmt: skip
 
 
 def _low_memory(
@@ -548,3 +555,68 @@ def _cancel_requested(job_id: int) -> bool:
     with session_scope() as session:
         return bool(session.execute(select(Job.cancel_requested).where(Job.id == job_id)).scalar())
 
+
+# Outputs made on request ----------------------------------------------------------------------------
+
+# pg_try_advisory_xact_lock(_MAKING, job id): one process at a time makes a job's outputs on request.
+_MAKING = 0x6F757470
+_MAKERS: dict[str, Callable[[Path, Path], str]] = {"xlsx": outputs.xlsx_from_parquet}
+MADE, BUSY, NOTHING_TO_MAKE, MAKING_FAILED = "made", "busy", "nothing to make", "failed"
+
+
+def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
+    """Make a succeeded job's output in `fmt` that its run left to be made on request (the report's
+    `on_request` names it; settings.XLSX_ON_REQUEST), from the job's stored Parquet, and store it with
+    the job: the file, its job_outputs row and the report's note on it, in one transaction.
+
+    Returns MADE; NOTHING_TO_MAKE when the job has that output already, or never will (not succeeded,
+    not on request, an earlier making failed); BUSY when another process is making it right now (ask
+    again later: nothing is lost); MAKING_FAILED when making it failed: the report's note says why and
+    the format is no longer on request, so a download answers with the reason instead of waiting.
+    Raises OperationalError / InterfaceError when the database is away (the task retries).
+    """
+    with logger.contextualize(job_id=job_id):
+        _use_private_tmp()
+        with session_scope() as session:
+            if not session.scalar(select(func.pg_try_advisory_xact_lock(_MAKING, job_id))):
+                return BUSY
+            row = session.execute(select(Job.status, Job.report).where(Job.id == job_id)).first()
+            report = (row.report if row is not None else None) or {}
+            made = session.scalars(select(JobOutput.format).where(JobOutput.job_id == job_id)).all()
+            if row is None or row.status != S.SUCCEEDED.value or fmt not in report.get("on_request", []) or fmt in made:
+                return NOTHING_TO_MAKE
+            parquet_id = session.scalar(
+                select(JobOutput.file_id).where(JobOutput.job_id == job_id, JobOutput.format == "parquet")
+            )
+            try:
+                with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-{fmt}-") as name:
+                    source, target = Path(name) / "output.parquet", Path(name) / f"output.{fmt}"
+                    if parquet_id is None or fmt not in _MAKERS:
+                        raise CleaningError(f"the job has no Parquet output to make its {fmt} from")
+                    storage.copy_to_path(session=session, file_id=parquet_id, path=source)
+                    started = time.monotonic()
+                    note = _MAKERS[fmt](source, target)
+                    made_in = time.monotonic() - started
+                    stored = _store_outputs(session, job_id, [outputs.OutputFile(fmt, target, outputs.CONTENT_TYPES[fmt])])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:  # SoftTimeLimitExceeded too: the soft time limit
+                session.rollback()
+                logger.opt(exception=exc).warning("{} not made on request", fmt)
+                why = "it ran past the time limit" if isinstance(exc, SoftTimeLimitExceeded) else f"{type(exc).__name__}: {exc}"
+                _set_output_note(session, job_id, report, fmt, f"not written: making it on request failed: {why}")
+                return MAKING_FAILED
+            session.execute(insert(JobOutput).values(job_id=job_id, format=fmt, file_id=stored[fmt]))
+            _set_output_note(session, job_id, report, fmt, note, f"{fmt} made on request in {made_in:.1f} s: {note}")
+        return MADE
+
+
+def _set_output_note(session: Session, job_id: int, report: dict[str, Any], fmt: str, note: str, event: str = "") -> None:
+    """The report's note on `fmt` becomes `note`, and `fmt` is no longer on request; logged with the job."""
+    later = [name for name in report.get("on_request", []) if name != fmt]
+    updated = {key: value for key, value in report.items() if key != "on_request"} | (
+        {"on_request": later} if later else {}
+    )
+    updated["outputs"] = {**report.get("outputs", {}), fmt: note}
+    session.execute(update(Job).where(Job.id == job_id).values(report=updated))
+    record_event(session=session, job_id=job_id, message=event or note, level="INFO" if event else "WARNING")

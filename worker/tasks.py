@@ -38,6 +38,16 @@ def profile_dataset(self: Task, dataset_id: int) -> str:
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
 
+@celery_app.task(name=queue.MAKE_OUTPUT, bind=True, max_retries=8)
+def make_output(self: Task, job_id: int, fmt: str) -> str:
+    """A finished job's output made on request (runner.make_output): the web sends it when a download
+    asks for a format the job's report lists under `on_request`, and answers "being made" until it is."""
+    try:
+        return runner.make_output(job_id, fmt, settings=get_settings())
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+
 @celery_app.task(name=queue.RECONCILE)
 def reconcile() -> dict[str, int]:
     """One reconciler pass on demand (workers started with `--beat` run it every few seconds themselves)."""

@@ -26,9 +26,9 @@ from console.admin import formatting as fmt
 from console.admin.common import csrf_token, in_thread, parse_ids, posted_form, require_role, signed_in
 from console.admin.filters import job_filters
 from console.admin.views import ConsoleView
-from console.core import audit, bulk, jobs
+from console.core import audit, bulk, jobs, outputs
 from console.core.errors import Invalid
-from console.core.models import AuditEntry, CleaningConfig, Dataset, Job, JobOutput, JobStatus, Role
+from console.core.models import AuditEntry, CleaningConfig, Dataset, Job, JobStatus, Role
 from console.validation import check_steps_for_dataset, validated_steps
 from console.web_session import session_role, session_user_id
 
@@ -174,7 +174,13 @@ class JobAdmin(ConsoleView, model=Job):
     @expose("/{pk:int}/download", methods=["GET"])
     async def download(self, request: Request) -> Response:
         job_id, kind = int(request.path_params["pk"]), request.query_params.get("format", "csv")
-        file_id = await in_thread(lambda session: output_file_id(session, job_id, kind))
+        try:
+            file_id = await in_thread(lambda session: output_file_id(session, job_id, kind))
+        except outputs.BeingMade:
+            context = {"job_id": job_id, "format": kind, "retry_after": outputs.RETRY_AFTER, "title": "Being made"}
+            response = await self.templates.TemplateResponse(request, "admin/being_made.html", context, status_code=202)
+            response.headers["Retry-After"] = str(outputs.RETRY_AFTER)
+            return response
         body = downloads.file_chunks(file_id)
         if kind == "csv":
             body = downloads.neutralized_csv(body)
@@ -257,12 +263,7 @@ def job_page(session: Session, job_id: int) -> dict[str, Any] | None:
 
 
 def output_formats(session: Session, job: Job) -> list[str]:
-    if job.status != JobStatus.SUCCEEDED:
-        return []
-    formats = set(session.scalars(select(JobOutput.format).where(JobOutput.job_id == job.id)))
-    if job.output_file_id is not None:
-        formats.add("csv")
-    return sorted(formats, key=lambda name: (name != "csv", name))
+    return outputs.offered(session, job)
 
 
 def output_file_id(session: Session, job_id: int, kind: str) -> int:
@@ -275,12 +276,9 @@ def output_file_id(session: Session, job_id: int, kind: str) -> int:
         raise HTTPException(
             status_code=409, detail=f"Job {job_id} is {job.status}; only a succeeded job has an output."
         )
-    file_id = session.scalar(select(JobOutput.file_id).where(JobOutput.job_id == job_id, JobOutput.format == kind))
-    if file_id is None and kind == "csv":
-        file_id = job.output_file_id
-    if file_id is None:
+    if kind not in outputs.offered(session, job):
         raise HTTPException(status_code=404, detail=f"Job {job_id} has no {kind} output.")
-    return file_id
+    return outputs.file_for(session, job, kind)  # BeingMade for a file made on request, until it is
 
 
 def start_job(session: Session, request: Request, dataset_id: int, config_id: int) -> int:

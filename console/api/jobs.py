@@ -6,16 +6,16 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import bindparam, select, true
 from sqlalchemy.orm import Session
 
 from console import job_actions
 from console.api.schemas import BulkOutcome, BulkRequest, BulkResult, JobCreate, JobError, JobPublic, Preview
-from console.core import bulk, jobs, storage
+from console.core import bulk, jobs, outputs, storage
 from console.core.db import session_scope
 from console.core.errors import Invalid, InvalidTransition, NotAuthenticated, NotFound
-from console.core.models import CleaningConfig, Dataset, Job, JobOutput, JobStatus, OutputFormat, StoredFile, User
+from console.core.models import CleaningConfig, Dataset, Job, JobStatus, OutputFormat, StoredFile, User
 from console.core.users import TokenHolder
 from console.deps import Caller, CurrentUser, JobId, OwnedJob, SessionDep, get_owned, in_thread, may_see
 from console.validation import check_steps_for_dataset, validated_steps
@@ -39,15 +39,21 @@ async def create_job(body: JobCreate, session: SessionDep, caller: Caller) -> Jo
     return await in_thread(create_job_for, session, caller.user_id, body)
 
 
+# Built once: built per call, the lookup cost about 0.29 ms of CPU instead of 0.15 (a submission costs 6-7 ms).
+_SUBMIT_LOOKUP = (
+    select(User, Dataset, CleaningConfig)
+    .select_from(User)  # three primary-key lookups side by side: explicitly a cross join
+    .join(Dataset, true())
+    .join(CleaningConfig, true())
+    .where(User.id == bindparam("user_id"), Dataset.id == bindparam("dataset_id"), CleaningConfig.id == bindparam("config_id"))
+)
+
+
 def create_job_for(session: Session, user_id: int, body: JobCreate) -> JobPublic:
     """Validate and submit a job for user `user_id` (the API's and the workspace's Process button)."""
     # The caller, the dataset and the config in one round trip; one by one only to say what is missing.
     found = session.execute(
-        select(User, Dataset, CleaningConfig)
-        .select_from(User)  # three primary-key lookups side by side: explicitly a cross join
-        .join(Dataset, true())
-        .join(CleaningConfig, true())
-        .where(User.id == user_id, Dataset.id == body.dataset_id, CleaningConfig.id == body.config_id)
+        _SUBMIT_LOOKUP, {"user_id": user_id, "dataset_id": body.dataset_id, "config_id": body.config_id}
     ).first()
     user = found[0] if found else session.get(User, user_id)
     if user is None or not user.is_active:
@@ -107,7 +113,10 @@ def _read_job(session: Session, caller: TokenHolder, job_id: int) -> JobPublic:
 @router.get(
     "/{job_id}/output",
     response_class=StreamingResponse,
-    responses={200: {"content": {media: {} for media in OUTPUT_MEDIA_TYPES}}},
+    responses={
+        200: {"content": {media: {} for media in OUTPUT_MEDIA_TYPES}},
+        202: {"description": "an xlsx made on first request is being made: ask again after `Retry-After` seconds"},
+    },
 )
 def download_output(
     job: OwnedJob,
@@ -117,9 +126,14 @@ def download_output(
         bool, Query(description="csv: prefix formula-looking cells with ' (xlsx always is; not for parquet)")
     ] = False,
 ) -> StreamingResponse:
-    stored = _output_file(session, job, format)
     if neutralize and format == OutputFormat.PARQUET:
         raise Invalid("neutralize: a parquet file holds typed values, not formulas; it applies to csv and xlsx")
+    _output_of(job)
+    try:
+        stored = session.get_one(StoredFile, outputs.file_for(session, job, format.value))
+    except outputs.BeingMade as made:
+        headers = {"Retry-After": str(outputs.RETRY_AFTER)}
+        return JSONResponse({"detail": made.detail}, status_code=202, headers=headers)  # type: ignore[return-value]
     chunks = _stream_file(stored.id)
     if neutralize and format == OutputFormat.CSV:
         chunks = neutralize_csv(chunks)
@@ -189,18 +203,6 @@ def _output_of(job: Job) -> int:
     if job.status != JobStatus.SUCCEEDED or job.output_file_id is None:
         raise InvalidTransition(f"job {job.id} is {job.status}; only a succeeded job has an output")
     return job.output_file_id
-
-
-def _output_file(session: SessionDep, job: Job, format: OutputFormat) -> StoredFile:
-    """The job's file in that format; InvalidTransition (409) saying why when there is none."""
-    csv_id = _output_of(job)
-    row = session.get(JobOutput, (job.id, format.value))
-    if row is not None:
-        return row.file
-    if format == OutputFormat.CSV:  # jobs finished before outputs were recorded per format
-        return session.get_one(StoredFile, csv_id)
-    reason = ((job.report or {}).get("outputs") or {}).get(format.value) or "it finished before that format was written"
-    raise InvalidTransition(f"job {job.id} has no {format.value} output: {reason}")
 
 
 def _stream_file(file_id: int) -> Iterator[bytes]:

@@ -21,7 +21,8 @@ from console.core.settings import Settings, SettingsError
 PROCESS_JOB = "console.process_job"
 PROFILE_DATASET = "console.profile_dataset"
 RECONCILE = "console.reconcile"
-TASK_NAMES = (PROCESS_JOB, PROFILE_DATASET, RECONCILE)
+MAKE_OUTPUT = "console.make_output"  # args [job_id, format]: a finished job's output made on request
+TASK_NAMES = (PROCESS_JOB, PROFILE_DATASET, RECONCILE, MAKE_OUTPUT)
 
 celery_app = Celery("console")
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from console.core import storage
+from console.core import outputs, storage
 from console.core.db import session_scope
-from console.core.errors import InvalidTransition, NotFound
-from console.core.models import Job, JobOutput, JobStatus, OutputFormat
+from console.core.errors import NotFound
+from console.core.models import Job, OutputFormat
 from worker.cleaning.formulas import neutralize_csv
 
 
@@ -42,13 +41,10 @@ LABELS = {
 
 
 def downloads_of(session: Session, job: Job) -> list[Download]:
-    """The formats this job's result can be downloaded in: its CSV always, others as the worker wrote them."""
-    if job.status != JobStatus.SUCCEEDED:
-        return []
-    files = {row.format: row.file_id for row in session.execute(select(JobOutput).where(JobOutput.job_id == job.id)).scalars()}
-    if job.output_file_id is not None:
-        files.setdefault(OutputFormat.CSV.value, job.output_file_id)
-    return [Download(fmt, *LABELS[fmt], files[fmt]) for fmt in LABELS if fmt in files]
+    """The formats this job's result can be downloaded in: its CSV always, others as the worker wrote
+    them or makes them on request (file_id 0 until made: the download asks for it)."""
+    files = outputs.stored(session, job)
+    return [Download(fmt, *LABELS[fmt], files.get(fmt, 0)) for fmt in outputs.offered(session, job) if fmt in LABELS]
 
 
 def unavailable(job: Job, available: list[Download]) -> list[dict[str, str]]:
@@ -59,12 +55,10 @@ def unavailable(job: Job, available: list[Download]) -> list[dict[str, str]]:
 
 
 def download_for(session: Session, job: Job, fmt: str) -> Download:
-    if job.status != JobStatus.SUCCEEDED:
-        raise InvalidTransition(f"job {job.id} is {job.status}; only a finished, succeeded job has a result to download")
-    found = next((item for item in downloads_of(session, job) if item.format == fmt), None)
-    if found is None:
+    """The job's download in `fmt`; raises outputs.BeingMade once a file made on request was asked for."""
+    if fmt not in LABELS:
         raise NotFound(f"job {job.id} has no {fmt} download")
-    return found
+    return Download(fmt, *LABELS[fmt], outputs.file_for(session, job, fmt))
 
 
 def stream(download: Download) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from console import job_actions
 from console.api import jobs as api_jobs
 from console.api.schemas import JobCreate
+from console.core import outputs
 from console.core.bulk import Outcome
 from console.core.errors import Invalid
 from console.core.models import CleaningConfig, Dataset, Job, JobEvent, JobStatus
@@ -109,9 +110,15 @@ def run_again(request: Request, job_id: int, session: SessionDep, user: PageUser
 
 
 @router.get("/jobs/{job_id}/download/{fmt}")
-def download(job_id: int, fmt: str, session: SessionDep, user: PageUser) -> StreamingResponse:
+def download(request: Request, job_id: int, fmt: str, session: SessionDep, user: PageUser) -> Response:
     job = get_mine(session, user, Job, job_id, "job")
-    found = downloads.download_for(session, job, fmt)
+    try:
+        found = downloads.download_for(session, job, fmt)
+    except outputs.BeingMade:
+        context = {"job_id": job.id, "label": downloads.LABELS[fmt][0], "retry_after": outputs.RETRY_AFTER}
+        response = render(request, "pages/being_made.html", context, user=user, status_code=202)
+        response.headers["Retry-After"] = str(outputs.RETRY_AFTER)
+        return response
     headers = {"Content-Disposition": f'attachment; filename="{found.filename(job.id)}"', "Cache-Control": "no-store"}
     return StreamingResponse(downloads.stream(found), media_type=found.media_type, headers=headers)
 

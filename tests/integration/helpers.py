@@ -28,6 +28,14 @@ def submit(client: TestClient, headers: dict[str, str], dataset_id: int, config_
     return response.json()
 
 
+def download_made(client: TestClient, url: str, headers: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    """GET a job's download, asking again while it answers 202 (a file made on request being made)."""
+    deadline = time.monotonic() + timeout
+    while (response := client.get(url, headers=headers)).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return response
+
+
 def wait_for_job(client: TestClient, headers: dict[str, str], job_id: int, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

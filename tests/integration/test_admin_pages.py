@@ -189,6 +189,23 @@ def test_other_formats_come_from_job_outputs_and_missing_ones_say_so(client: Tes
     assert 'id="download-parquet"' in page.text
 
 
+def test_an_xlsx_made_on_request_is_offered_and_shows_a_page_while_being_made(
+    client: TestClient, browser: TestClient
+) -> None:
+    owner = make_account()
+    dataset_id, config_id = dataset_and_config(client, owner)
+    report = {"on_request": ["xlsx"], "outputs": {"csv": "written", "parquet": "written", "xlsx": "made on request"}}
+    job_id = make_job(owner.user, dataset_id, config_id, "succeeded", report=report)
+    log_in(browser, make_account("operator"))
+
+    page = browser.get(f"/admin/job/details/{job_id}")
+    xlsx = browser.get(f"/admin/job/{job_id}/download", params={"format": "xlsx"})
+
+    assert 'id="download-xlsx"' in page.text
+    assert xlsx.status_code == 202 and xlsx.headers["retry-after"] == "2"
+    assert 'id="being-made"' in xlsx.text and 'http-equiv="refresh"' in xlsx.text
+
+
 def test_start_a_job_from_a_config_and_a_dataset(client: TestClient, browser: TestClient) -> None:
     owner, operator = make_account(), make_account("operator")
     dataset_id, config_id = dataset_and_config(client, owner)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from console.core.db import session_scope
 from console.core.models import JobOutput
-from worker.outputs import EXCEL_MAX_ROWS
+from worker.outputs import EXCEL_MAX_ROWS, ON_REQUEST_NOTE
 from tests.integration.factories import make_account
-from tests.integration.helpers import create_config, submit, upload, wait_for_job
+from tests.integration.helpers import create_config, download_made, submit, upload, wait_for_job
 from tests.unit.cleaning.xlsx import xlsx_cells
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def finished(client, worker) -> tuple[dict, dict]:  # type: ignore[no-untyped-de
 def test_each_format_downloads_with_its_media_type_and_filename(client, finished, fmt: str) -> None:
     headers, job = finished
 
-    response = client.get(f"/api/jobs/{job['id']}/output?format={fmt}", headers=headers)
+    response = download_made(client, f"/api/jobs/{job['id']}/output?format={fmt}", headers)
 
     assert response.status_code == 200
     assert response.headers["content-type"] == MEDIA[fmt]
@@ -54,16 +54,18 @@ def test_each_format_downloads_with_its_media_type_and_filename(client, finished
     assert len(response.content) > 0
 
 
-def test_all_formats_are_stored_with_the_job(finished) -> None:
-    _, job = finished
+def test_csv_and_parquet_are_stored_with_the_job_and_xlsx_once_asked_for(client, finished) -> None:
+    headers, job = finished  # as the job finished (this module's other tests may have asked for the xlsx since)
+    assert job["report"]["outputs"] == {"csv": "written", "parquet": "written", "xlsx": ON_REQUEST_NOTE}
+    assert job["report"]["on_request"] == ["xlsx"]
+
+    assert download_made(client, f"/api/jobs/{job['id']}/output?format=xlsx", headers).status_code == 200
+
     with session_scope() as session:
         rows = session.scalars(select(JobOutput).where(JobOutput.job_id == job["id"])).all()
         assert sorted(row.format for row in rows) == ["csv", "parquet", "xlsx"]
-    assert job["report"]["outputs"] == {
-        "csv": "written",
-        "parquet": "written",
-        "xlsx": "written; 2 formula-looking cells were prefixed with '",
-    }
+    report = client.get(f"/api/jobs/{job['id']}", headers=headers).json()["report"]
+    assert report["outputs"]["xlsx"] == "written; 2 formula-looking cells were prefixed with '"
 
 
 def test_csv_is_the_default_and_written_as_it_was_read(client, finished) -> None:
@@ -96,7 +98,7 @@ def test_neutralised_csv_quotes_formula_cells_only(client, finished) -> None:
 def test_parquet_and_xlsx_hold_typed_values(client, finished, tmp_path) -> None:  # type: ignore[no-untyped-def]
     headers, job = finished
     (tmp_path / "out.parquet").write_bytes(client.get(f"/api/jobs/{job['id']}/output?format=parquet", headers=headers).content)
-    (tmp_path / "out.xlsx").write_bytes(client.get(f"/api/jobs/{job['id']}/output?format=xlsx", headers=headers).content)
+    (tmp_path / "out.xlsx").write_bytes(download_made(client, f"/api/jobs/{job['id']}/output?format=xlsx", headers).content)
 
     table = pq.read_table(tmp_path / "out.parquet").to_pandas()
     rows = xlsx_cells(tmp_path / "out.xlsx")
