@@ -562,6 +562,7 @@ def _cancel_requested(job_id: int) -> bool:
 _MAKING = 0x6F757470
 _MAKERS: dict[str, Callable[[Path, Path], str]] = {"xlsx": outputs.xlsx_from_parquet}
 MADE, BUSY, NOTHING_TO_MAKE, MAKING_FAILED = "made", "busy", "nothing to make", "failed"
+MAKE_ATTEMPTS = 3  # a format whose making failed this many times is no longer on request
 
 
 def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
@@ -571,7 +572,8 @@ def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
 
     Returns MADE; NOTHING_TO_MAKE when the job has that output already, or never will (not succeeded,
     not on request, an earlier making failed); BUSY when another process is making it right now (ask
-    again later: nothing is lost); MAKING_FAILED when making it failed: the report's note says why and
+    again later: nothing is lost); MAKING_FAILED when making it failed: an event says why; after
+    MAKE_ATTEMPTS failures the report's note says why and
     the format is no longer on request, so a download answers with the reason instead of waiting.
     Raises OperationalError / InterfaceError when the database is away (the task retries).
     """
@@ -589,7 +591,8 @@ def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
                 select(JobOutput.file_id).where(JobOutput.job_id == job_id, JobOutput.format == "parquet")
             )
             try:
-                with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-{fmt}-") as name:
+                # A savepoint: a failure undoes the making but keeps the lock while the note is written.
+                with session.begin_nested(), tempfile.TemporaryDirectory(prefix=f"job-{job_id}-{fmt}-") as name:
                     source, target = Path(name) / "output.parquet", Path(name) / f"output.{fmt}"
                     if parquet_id is None or fmt not in _MAKERS:
                         raise CleaningError(f"the job has no Parquet output to make its {fmt} from")
@@ -601,10 +604,20 @@ def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:  # SoftTimeLimitExceeded too: the soft time limit
-                session.rollback()
                 logger.opt(exception=exc).warning("{} not made on request", fmt)
                 why = "it ran past the time limit" if isinstance(exc, SoftTimeLimitExceeded) else f"{type(exc).__name__}: {exc}"
-                _set_output_note(session, job_id, report, fmt, f"not written: making it on request failed: {why}")
+                failed = dict(report.get("on_request_failed") or {})
+                failed[fmt] = int(failed.get(fmt, 0)) + 1
+                if failed[fmt] < MAKE_ATTEMPTS:  # maybe passing (a full disk, a busy machine): the next download asks again
+                    note = f"making it on request failed ({failed[fmt]} of {MAKE_ATTEMPTS} tries): {why}"
+                    updated = report | {"on_request_failed": failed}
+                    session.execute(update(Job).where(Job.id == job_id).values(report=updated))
+                    record_event(session=session, job_id=job_id, message=f"{fmt} {note}", level="WARNING")
+                else:
+                    _set_output_note(
+                        session, job_id, report | {"on_request_failed": failed}, fmt,
+                        f"not written: making it on request failed {failed[fmt]} times, last: {why}",
+                    )  # fmt: skip
                 return MAKING_FAILED
             session.execute(insert(JobOutput).values(job_id=job_id, format=fmt, file_id=stored[fmt]))
             _set_output_note(session, job_id, report, fmt, note, f"{fmt} made on request in {made_in:.1f} s: {note}")

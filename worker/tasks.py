@@ -38,7 +38,9 @@ def profile_dataset(self: Task, dataset_id: int) -> str:
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 30)) from exc
 
 
-@celery_app.task(name=queue.MAKE_OUTPUT, bind=True, max_retries=8)
+# Acknowledged when taken, unlike a job: a making that kills its pool process (out of memory) is not
+# redelivered over and over; the next download asks again (console.core.outputs.ASK_AGAIN_AFTER).
+@celery_app.task(name=queue.MAKE_OUTPUT, bind=True, max_retries=8, acks_late=False, reject_on_worker_lost=False)
 def make_output(self: Task, job_id: int, fmt: str) -> str:
     """A finished job's output made on request (runner.make_output): the web sends it when a download
     asks for a format the job's report lists under `on_request`, and answers "being made" until it is."""

@@ -20,6 +20,9 @@ from console.core.models import Job, JobOutput, JobStatus
 
 # Seconds a client is told to wait before asking again for a file being made.
 RETRY_AFTER = 2
+# One request to make a file per this many seconds, however many clients ask meanwhile: a worker
+# that died making it (the task is acknowledged early, so it is not redelivered) is asked again after it.
+ASK_AGAIN_AFTER = 60
 
 
 class BeingMade(Exception):
@@ -71,9 +74,12 @@ def file_for(session: Session, job: Job, fmt: str) -> int:
 
 
 def ask(job_id: int, fmt: str) -> None:
-    """Send the worker the request to make the job's `fmt` file, ahead of queued jobs (priority 0)."""
+    """Send the worker the request to make the job's `fmt` file, ahead of queued jobs (priority 0: a
+    person waits for it), unless it was asked for in the last ASK_AGAIN_AFTER seconds."""
     try:
-        queue.send(queue.MAKE_OUTPUT, args=[job_id, fmt], priority=0)
+        queue.send_once(
+            queue.MAKE_OUTPUT, args=[job_id, fmt], key=f"make_output:{job_id}:{fmt}", seconds=ASK_AGAIN_AFTER, priority=0
+        )
     except Exception as exc:
         logger.bind(job_id=job_id).warning("{} not asked for: broker unavailable: {}", fmt, exc)
         raise Unavailable(f"the {fmt} file of job {job_id} cannot be made now: the queue is unavailable") from None

@@ -94,6 +94,22 @@ def send(
     )
 
 
+def send_once(name: str, *, args: list[Any], key: str, seconds: int, priority: int | None = None) -> bool:
+    """`send()`, unless a message was sent under `key` in the last `seconds` (a Redis SET NX with that
+    expiry, kept beside the queue): True when sent now. Raises what the broker raises."""
+    client = redis.Redis.from_url(celery_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
+    queue = celery_app.conf.task_default_queue
+    mark = f"{queue}:once:{key}"
+    if not client.set(mark, b"1", nx=True, ex=seconds):
+        return False
+    try:
+        send(name, args=args, queue=queue, priority=priority)
+    except BaseException:
+        client.delete(mark)
+        raise
+    return True
+
+
 class Message(NamedTuple):
     """One task message for `send_many()`."""
 

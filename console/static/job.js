@@ -31,7 +31,7 @@
 
   function showResult(state) {
     replaceChildren($("job-downloads"), state.downloads.map((item) =>
-      el("a", { class: "button", href: item.url, download: true, "data-format": item.format, text: `Download ${item.label}` })));
+      el("a", { class: "button", href: item.url, "data-format": item.format, text: `Download ${item.label}` })));
     replaceChildren($("job-unavailable"), (state.unavailable || []).map((item) => el("li", { text: `No ${item.label} file: ${item.reason}` })));
     replaceChildren($("job-report"), state.report.map((step) => el("li", { text: step.summary })));
     replaceChildren($("job-preview"), state.preview ? el("div", { class: "table-wrap" }, dataTable(state.preview)) : []);

@@ -183,6 +183,17 @@ def wait_done_and_download(user: User) -> list[list[str]]:
     return list(csv.reader(io.StringIO(info.value.path().read_text())))
 
 
+def download_excel(user: User) -> bytes:
+    """Click the Excel download: it is made when first asked for, so a page says so and asks again
+    until the file comes (no `download` attribute on the link, or that page would be saved as the file)."""
+    tab = user.tab
+    with tab.expect_download(timeout=60_000) as info:
+        tab.click("#job-downloads a[data-format=xlsx]")
+        tab.wait_for_selector("#being-made")
+        screenshot(tab, "workspace-excel-being-made")
+    return info.value.path().read_bytes()
+
+
 def assert_watched_live(user: User) -> None:
     statuses = user.tab.evaluate("window.__statuses")
     progress = user.tab.evaluate("window.__progress")
@@ -222,6 +233,7 @@ def test_two_users_each_upload_configure_process_and_download_their_own(chromium
     report = ann.tab.locator("#job-report li").all_inner_texts()
     assert len(report) == 3 and all(line.strip() for line in report), report
     screenshot(ann.tab, "workspace-job-done")
+    assert download_excel(bob).startswith(b"PK\x03\x04")  # an xlsx (a zip), not the page
 
     for intruder, owner in ((ann, bob), (bob, ann)):
         for path in (f"/jobs/{owner.ids['job']}", f"/datasets/{owner.ids['dataset']}", f"/configs/{owner.ids['config']}",

@@ -11,6 +11,7 @@ the failure and busy cases call worker.runner.make_output in this process.
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ from tests.integration.faultkit import (
     events,
     job_row,
     private,  # noqa: F401  (fixture)
+    queue_task_ids,
     spawn,  # noqa: F401  (fixture)
     store_dataset,
     submit,
@@ -158,3 +160,126 @@ def test_the_admin_offers_the_xlsx_and_serves_it_once_made(finished: int) -> Non
     with session_scope() as session:
         made = session.scalar(select(JobOutput.file_id).where(JobOutput.job_id == finished, JobOutput.format == "xlsx"))
         assert admin_jobs.output_file_id(session, finished, "xlsx") == made
+
+
+def test_the_job_stores_csv_and_parquet_and_names_xlsx_on_request(finished: int) -> None:
+    row = job_row(finished)
+
+    assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
+    assert row.report["on_request"] == ["xlsx"]
+    assert row.report["outputs"] == {"csv": "written", "parquet": "written", "xlsx": outputs.ON_REQUEST_NOTE}
+
+
+def test_make_output_task_makes_the_same_xlsx_the_job_would_have_written(finished: int, tmp_path: Path) -> None:
+    expected, note = eager_xlsx(tmp_path)
+
+    queue.send(queue.MAKE_OUTPUT, args=[finished, "xlsx"])
+    wait_until(lambda: "xlsx" in stored_outputs(finished), timeout=60, what="the xlsx made on request")
+
+    made = stored_outputs(finished)
+    row = job_row(finished)
+    assert parts(made["xlsx"]) == expected
+    assert sorted(made) == ["csv", "parquet", "xlsx"]
+    assert "on_request" not in row.report
+    assert row.report["outputs"]["xlsx"] == note == "written; 2 formula-looking cells were prefixed with '"
+    assert any(line.startswith("xlsx made on request in ") for line in events(finished)), events(finished)
+
+
+def test_a_second_request_makes_nothing_more(finished: int, on_request: Settings) -> None:
+    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.MADE
+    first = stored_outputs(finished)["xlsx"]
+
+    again = [runner.make_output(finished, "xlsx", settings=on_request) for _ in range(2)]
+
+    assert again == [runner.NOTHING_TO_MAKE] * 2
+    assert stored_outputs(finished)["xlsx"] == first
+    with session_scope() as session:
+        assert len(session.scalars(select(JobOutput).where(JobOutput.job_id == finished)).all()) == 3
+
+
+def test_a_format_not_on_request_is_not_made(finished: int, on_request: Settings) -> None:
+    assert runner.make_output(finished, "parquet", settings=on_request) == runner.NOTHING_TO_MAKE
+    assert runner.make_output(finished + 10_000, "xlsx", settings=on_request) == runner.NOTHING_TO_MAKE
+
+
+def test_while_another_process_makes_it_the_request_answers_busy_and_changes_nothing(
+    finished: int, on_request: Settings
+) -> None:
+    url = make_url(on_request.DATABASE_URL or "").set(drivername="postgresql").render_as_string(hide_password=False)
+    other = psycopg2.connect(url)
+    try:
+        with other.cursor() as cursor:  # what another make_output holds while it works
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (runner._MAKING, finished))
+            assert runner.make_output(finished, "xlsx", settings=on_request) == runner.BUSY
+    finally:
+        other.rollback()
+        other.close()
+
+    assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
+    assert job_row(finished).report["on_request"] == ["xlsx"]
+    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.MADE
+
+
+def test_a_failing_making_is_tried_again_then_says_why_and_is_no_longer_on_request(
+    finished: int, on_request: Settings
+) -> None:
+    with session_scope() as session:  # the job's Parquet replaced by bytes that are not Parquet
+        (bad,) = storage.store_small(session=session, files=[("bad.parquet", "application/octet-stream", b"not parquet")])
+        session.execute(
+            update(JobOutput).where(JobOutput.job_id == finished, JobOutput.format == "parquet").values(file_id=bad)
+        )
+
+    outcomes = []
+    for _ in range(runner.MAKE_ATTEMPTS - 1):
+        outcomes.append(runner.make_output(finished, "xlsx", settings=on_request))
+        assert job_row(finished).report["on_request"] == ["xlsx"]  # may pass: the next download asks again
+    assert events(finished)[-1].startswith(f"xlsx making it on request failed ({runner.MAKE_ATTEMPTS - 1} of ")
+    outcomes.append(runner.make_output(finished, "xlsx", settings=on_request))
+
+    row = job_row(finished)
+    assert outcomes == [runner.MAKING_FAILED] * runner.MAKE_ATTEMPTS
+    assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
+    assert "on_request" not in row.report
+    last = f"not written: making it on request failed {runner.MAKE_ATTEMPTS} times, last: "
+    assert row.report["outputs"]["xlsx"].startswith(last)
+    assert row.status == "succeeded"
+    assert events(finished)[-1] == row.report["outputs"]["xlsx"]
+    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.NOTHING_TO_MAKE
+
+
+def test_many_downloads_send_one_request_to_make_it(private: Settings, client: TestClient) -> None:  # noqa: F811
+    # No worker takes this test's queue: what the downloads sent stays there to be counted.
+    owner = make_account()
+    dataset = store_dataset(owner.user, DATA, "people.csv")
+    with session_scope() as session:
+        (csv_id,) = storage.store_small(session=session, files=[("out.csv", "text/csv", b"a\n1\n")])
+        job = Job(owner_id=owner.user.id, dataset_id=dataset, steps=STEPS, task_id=uuid.uuid4().hex, status="succeeded")
+        job.output_file_id = csv_id
+        job.report = {"on_request": ["xlsx"], "outputs": {"xlsx": outputs.ON_REQUEST_NOTE}}
+        session.add(job)
+        session.flush()
+        job_id = job.id
+
+    answers = [client.get(f"/api/jobs/{job_id}/output?format=xlsx", headers=owner.headers).status_code for _ in range(5)]
+
+    assert answers == [202] * 5
+    assert len(queue_task_ids(private.REDIS_URL or "", private.CELERY_QUEUE)) == 1
+
+
+def test_xlsx_from_parquet_is_the_xlsx_of_the_frame(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.array(["=1+1", "plain", None], dtype="string"),
+            "whole": pd.array([1, None, 2**60], dtype="Int64"),
+            "real": [1.5, float("nan"), -2.0],
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "when": pd.to_datetime(["2024-01-31 10:00", None, "2023-12-01 00:00"]),
+        }
+    )
+    direct = outputs.write_xlsx(frame, tmp_path / "direct.xlsx")
+    frame.to_parquet(tmp_path / "result.parquet", index=False, engine="pyarrow")
+
+    note = outputs.xlsx_from_parquet(tmp_path / "result.parquet", tmp_path / "again.xlsx")
+
+    assert note == direct
+    assert parts((tmp_path / "again.xlsx").read_bytes()) == parts((tmp_path / "direct.xlsx").read_bytes())
