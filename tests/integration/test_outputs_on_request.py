@@ -32,6 +32,7 @@ from console.core.models import Job, JobOutput
 from console.core.settings import Settings
 from tests.integration.admin_support import sign_in_to_workspace
 from tests.integration.factories import Account, make_account
+from tests.integration.test_outputs import DATA  # the job these tests run: formula-looking cells, zips, dates
 from tests.integration.faultkit import (
     Worker,
     events,
@@ -51,12 +52,6 @@ from worker.cleaning.config import validate_config
 
 pytestmark = pytest.mark.integration
 
-DATA = (
-    "name,n,zip,joined\n"
-    "=HYPERLINK(\"http://x\"),1,02134,2024-01-31T10:00\n"
-    "Bob,-4,00501,2024-02-01T11:30\n"
-    "@sum,,10001,\n"
-).encode()
 STEPS: list[dict[str, Any]] = [{"op": "sort", "by": "n"}, {"op": "cast", "columns": {"joined": "datetime"}}]
 
 
