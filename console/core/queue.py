@@ -94,10 +94,15 @@ def send(
     )
 
 
+def _broker_client() -> redis.Redis:
+    """A client of the broker's Redis, for what kombu does not offer (queue depth, marks beside a queue)."""
+    return redis.Redis.from_url(celery_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
+
+
 def send_once(name: str, *, args: list[Any], key: str, seconds: int, priority: int | None = None) -> bool:
     """`send()`, unless a message was sent under `key` in the last `seconds` (a Redis SET NX with that
     expiry, kept beside the queue): True when sent now. Raises what the broker raises."""
-    client = redis.Redis.from_url(celery_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
+    client = _broker_client()
     queue = celery_app.conf.task_default_queue
     mark = f"{queue}:once:{key}"
     if not client.set(mark, b"1", nx=True, ex=seconds):
@@ -190,7 +195,7 @@ def broker_holds(queue_name: str) -> BrokerHolds | None:
     wait in the `unacked` hash until acknowledged.
     """
     try:
-        client = redis.Redis.from_url(celery_app.conf.broker_url, socket_connect_timeout=2, socket_timeout=5)
+        client = _broker_client()
         lists = [queue_name, *(key.decode() for key in client.scan_iter(f"{queue_name}{_PRIORITY_SEP}*"))]
         waiting = [item for name in lists for item in client.lrange(name, 0, -1)]
         unacked = list(client.hvals("unacked"))
