@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .errors import StepError
@@ -27,11 +28,11 @@ def cast(df: pd.DataFrame, step: Cast) -> tuple[pd.DataFrame, StepReport]:
     for name, target in step.columns.items():
         column = df[name]
         converted = _CONVERTERS[target](column, step.format)
-        bad = as_mask(column.notna()) & as_mask(converted.isna())
+        bad = lost_values(column, converted)
         if bad.any() and step.errors == "fail":
             raise StepError(None, step.op, _failure(name, target, column[bad], step.format))
         out[name] = converted
-        lost[name] = int(bad.sum())
+        lost[name] = int(np.count_nonzero(bad))
     targets = ", ".join(f"{n} to {t}" for n, t in step.columns.items())
     summary = f"cast {targets}"
     total = sum(lost.values())
@@ -39,6 +40,11 @@ def cast(df: pd.DataFrame, step: Cast) -> tuple[pd.DataFrame, StepReport]:
         summary += f": {count(total, 'value')} could not be converted and became missing"
         summary += " (" + names_text([f"{n}: {k:,}" for n, k in lost.items() if k]) + ")"
     return out, make_report(step.op, df, out, summary, lost, {"types": dict(step.columns), "errors": step.errors})
+
+
+def lost_values(column: pd.Series, converted: pd.Series) -> np.ndarray:
+    """Where a present value became missing, as a bool array (isna never answers NA)."""
+    return ~np.asarray(column.isna(), dtype=bool) & np.asarray(converted.isna(), dtype=bool)
 
 
 def failures(column: pd.Series, target: str, fmt: str | None = None) -> pd.Series:
@@ -79,6 +85,8 @@ def _to_integer(column: pd.Series, fmt: str | None) -> pd.Series:
 
 def _to_float(column: pd.Series, fmt: str | None) -> pd.Series:
     kind = type_name(column)
+    if isinstance(column.dtype, np.dtype) and column.dtype == np.float64:
+        return column  # what the round trip through Float64 below gives back
     if kind in ("integer", "float", "boolean"):
         return column.astype("Float64").astype("float64")
     if kind != "text":
@@ -115,7 +123,22 @@ def _to_datetime(column: pd.Series, fmt: str | None) -> pd.Series:
 
 
 def _to_date(column: pd.Series, fmt: str | None) -> pd.Series:
-    return _to_datetime(column, fmt).dt.normalize()
+    converted = _to_datetime(column, fmt)
+    return converted if _all_midnights(converted) else converted.dt.normalize()
+
+
+_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+
+def _all_midnights(column: pd.Series) -> bool:
+    """Whether every value of a time-zone-naive datetime column is a midnight (normalize then
+    changes nothing), by the integers it stores."""
+    dtype = column.dtype
+    if not (isinstance(dtype, np.dtype) and dtype.kind == "M" and np.datetime_data(dtype)[0] in _DAY):
+        return False
+    values = column.array
+    ticks = values.asi8[~values.isna()]
+    return not np.any(ticks % _DAY[np.datetime_data(dtype)[0]])
 
 
 _CONVERTERS = {

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import re2
+from . import fast_rows, re2
 from .errors import StepError
 from .kinds import type_name
 from .ops_common import as_mask, count, make_report, names_text, require_columns, show, take_rows
@@ -40,14 +40,20 @@ def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndar
     Two rows are equal only if they agree in every column, so a row whose value in one column
     appears nowhere else is no row's duplicate. The rows whose values repeat in a cheap column
     (numbers first; a few columns if needed) are the only candidates, and pandas compares just
-    those, in their order: the answer is pandas' exactly, for much less hashing.
+    those, in their order: the answer is pandas' exactly, for much less hashing. On a small frame
+    with few candidates, Python tuples of their cells are compared instead (small_duplicated):
+    pandas' fixed cost per column is most of the work there.
     """
     names = list(subset) if subset is not None else list(df.columns)
+    if 0 < len(df) < PRESCREEN_ROWS and df.columns.is_unique:
+        small = small_duplicated(df, names, keep)
+        if small is not None:
+            return small
     if len(df) == 0 or len(df) < PRESCREEN_ROWS or len(names) < 2 or not df.columns.is_unique:
         return df.duplicated(subset=subset, keep=keep).to_numpy()
     candidates: np.ndarray | None = None
     for name in sorted(names, key=lambda n: CHEAP_FIRST[type_name(df[n])])[:3]:
-        repeats = df[name].duplicated(keep=False).to_numpy()
+        repeats = _repeats(df[name])
         candidates = repeats if candidates is None else candidates & repeats
         if candidates.mean() <= 0.5:
             break
@@ -59,6 +65,30 @@ def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndar
     # take_rows(df, candidates) is df.iloc[positions], its columns taken by threads.
     result[positions[take_rows(df, candidates)[names].duplicated(keep=keep).to_numpy()]] = True
     return result
+
+
+KEYED_ROWS = 1_000
+
+
+def small_duplicated(df: pd.DataFrame, names: list[str], keep: Any) -> np.ndarray | None:
+    """``duplicated`` for a small frame, by Python tuples of the rows (fast_rows) where they are
+    few: the candidates whose value repeats in a number column, else every row. None when
+    there are too many or a column is of a kind fast_rows does not handle."""
+    number = next((name for name in names if type_name(df[name]) in ("integer", "float")), None)
+    positions = np.arange(len(df)) if number is None else np.flatnonzero(_repeats(df[number]))
+    if len(positions) > KEYED_ROWS:
+        return None
+    keys = fast_rows.row_keys(df, names, positions)
+    if keys is None:
+        return None
+    result = np.zeros(len(df), dtype=bool)
+    result[positions[fast_rows.keys_duplicated(keys, keep)]] = True
+    return result
+
+
+def _repeats(column: pd.Series) -> np.ndarray:
+    fast = fast_rows.repeats(column.array)
+    return column.duplicated(keep=False).to_numpy() if fast is None else fast
 
 
 def drop_missing(df: pd.DataFrame, step: DropMissing) -> tuple[pd.DataFrame, StepReport]:

@@ -6,9 +6,19 @@ from typing import Any
 
 import pandas as pd
 
-from . import re2
+from . import arrow_text, re2
 from .kinds import is_text, type_name
-from .ops_common import as_mask, changed_cells, count, make_report, map_columns, names_text, pick_columns, require_type
+from .ops_common import (
+    as_mask,
+    changed_cells,
+    count,
+    count_changed,
+    make_report,
+    map_columns,
+    names_text,
+    pick_columns,
+    require_type,
+)
 from .report import StepReport
 from .step_models import ChangeCase, RegexReplace, ReplaceValues, TrimWhitespace
 from .vocab import as_text, fits, is_number
@@ -21,14 +31,27 @@ def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFram
     """Strip leading/trailing whitespace; a cell left empty becomes missing."""
     names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
-    for name, trimmed in zip(names, map_columns(_trimmed, [df[name] for name in names]), strict=True):
-        out[name] = trimmed
-    cells = changed_cells(df, out, names)
-    emptied = sum(int(out[n].isna().sum() - df[n].isna().sum()) for n in names)
+    results = map_columns(_trim_column, [df[name] for name in names], len(df))
+    cells: dict[str, int] = {}
+    for name, (trimmed, changed, _) in zip(names, results, strict=True):
+        out[name], cells[str(name)] = trimmed, changed
+    emptied = sum(became_missing for _, _, became_missing in results)
     summary = f"trim_whitespace {names_text(names) or '(no text columns)'}: "
     summary += f"{count(sum(cells.values()), 'cell')} changed"
     summary += f", {emptied:,} left empty became missing" if emptied else ""
     return out, make_report(step.op, df, out, summary, cells, {"became_missing": emptied})
+
+
+def _trim_column(column: pd.Series) -> tuple[Any, int, int]:
+    """The trimmed column (its array, or a Series), the cells changed and how many became missing."""
+    fast = arrow_text.trim(column.array)
+    return fast if fast is not None else trim_column_pandas(column)
+
+
+def trim_column_pandas(column: pd.Series) -> tuple[pd.Series, int, int]:
+    """The reference for _trim_column, by pandas."""
+    trimmed = _trimmed(column)
+    return trimmed, count_changed(column, trimmed), int(trimmed.isna().sum() - column.isna().sum())
 
 
 def _trimmed(column: pd.Series) -> pd.Series:
@@ -40,12 +63,23 @@ def _trimmed(column: pd.Series) -> pd.Series:
 def change_case(df: pd.DataFrame, step: ChangeCase) -> tuple[pd.DataFrame, StepReport]:
     names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
+    cells: dict[str, int] = {}
     for name in names:
-        out[name] = getattr(df[name].str, step.case)()
-    cells = changed_cells(df, out, names)
+        out[name], cells[str(name)] = _recase_column(df[name], step.case)
     summary = f"change_case {names_text(names) or '(no text columns)'} to {step.case}: "
     summary += f"{count(sum(cells.values()), 'cell')} changed"
     return out, make_report(step.op, df, out, summary, cells, {"case": step.case})
+
+
+def _recase_column(column: pd.Series, case: str) -> tuple[Any, int]:
+    fast = arrow_text.recase(column.array, case)
+    return fast if fast is not None else recase_column_pandas(column, case)
+
+
+def recase_column_pandas(column: pd.Series, case: str) -> tuple[pd.Series, int]:
+    """The reference for _recase_column, by pandas."""
+    changed = getattr(column.str, case)()
+    return changed, count_changed(column, changed)
 
 
 def regex_replace(df: pd.DataFrame, step: RegexReplace) -> tuple[pd.DataFrame, StepReport]:
