@@ -1,10 +1,10 @@
-"""Parse a CSV into all-text columns with pyarrow's multi-threaded reader, exactly as pandas would.
+"""Parse a CSV into all-text columns with pyarrow's reader (its threads from 4 MiB on), exactly as pandas would.
 
 pandas' own parser (``read_csv(dtype=str)``) stays the reference. The fast path takes only
 files whose parsing leaves nothing to interpret: no quote characters at all, no line ended
 by a lone carriage return (on both, the two parsers disagree at the edges), two or more
 uniquely named columns, every row as wide as the header. For anything else
-:func:`read_text` answers None and the caller uses pandas.
+:func:`read_text` (and :func:`text_columns`) answers None and the caller uses pandas.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
 _MAX_COLUMNS = 10_000
 _BLOCK = 16 << 20
 _NAMES = [f"f{i}" for i in range(_MAX_COLUMNS)]
+_GUESS_BYTES = 1 << 16
+# Below this a file is one or two of pyarrow's blocks: its thread pool only adds hand-offs.
+_THREADED_BYTES = 4 << 20
 
 
 def read_text(
@@ -41,41 +44,103 @@ def read_text(
 
     ``on_progress("parse", bytes_read, size)`` as pyarrow reads the file (from its reader thread).
     """
+    found = _table(source, delimiter, encoding, on_progress)
+    if found is None:
+        return None
+    table, header = found
+    # Columns stay in pyarrow's chunks: most become numbers or dates, and the reader joins
+    # the chunks of those that stay text (in its typing threads).
+    frame = table.to_pandas(types_mapper={pa.large_string(): TEXT}.get)
+    return frame.set_axis(header, axis=1)
+
+
+def text_columns(
+    source: Path | bytes, delimiter: str, encoding: str, *, on_progress: OnProgress | None = None
+) -> dict[str, pd.Series] | None:
+    """read_text's columns by name, each made straight from pyarrow's (no frame made and taken apart)."""
+    found = _table(source, delimiter, encoding, on_progress)
+    if found is None:
+        return None
+    table, header = found
+    index = pd.RangeIndex(table.num_rows)
+    return {
+        name: pd.Series(TEXT.__from_arrow__(column), index=index, name=name, copy=False)
+        for name, column in zip(header, table.columns, strict=True)
+    }
+
+
+def _table(
+    source: Path | bytes, delimiter: str, encoding: str, on_progress: OnProgress | None
+) -> tuple[pa.Table, list[str]] | None:
+    """The rows under the header as text columns, and the header; None where pandas must decide."""
     if not plain(source):
         return None
-    try:
-        table = pacsv.read_csv(
-            CountingFile(source, on_progress) if isinstance(source, Path) and on_progress else
-            source if isinstance(source, Path) else io.BytesIO(source),
-            **options(delimiter, encoding),
-        )
-    except (pa.ArrowInvalid, UnicodeError, LookupError):
+    width = _width_guess(source, delimiter)
+    table = _parse(source, delimiter, encoding, width, on_progress)
+    if table is not None and table.num_columns > width:  # the guess was short: columns past it were typed
+        table = _parse(source, delimiter, encoding, _MAX_COLUMNS, on_progress)
+    if table is None:
         return None
     # The header is the first row: read as data, so both agree on what it says.
     header = [table.column(i)[0].as_py() if table.num_rows else None for i in range(table.num_columns)]
     if not header_ok(header):
         return None
-    # Columns stay in pyarrow's chunks: most become numbers or dates, and the reader joins
-    # the chunks of those that stay text (in its typing threads).
-    frame = table.slice(1).to_pandas(types_mapper={pa.large_string(): TEXT}.get)
-    return frame.set_axis(header, axis=1)
+    return table.slice(1), header
 
 
-def options(delimiter: str, encoding: str, block_size: int | None = None) -> dict[str, Any]:
-    """pyarrow.csv's options that read every field as text, missing as pandas reads it (header as data)."""
-    return dict(_options(delimiter, encoding, block_size))
+def _parse(
+    source: Path | bytes, delimiter: str, encoding: str, width: int, on_progress: OnProgress | None
+) -> pa.Table | None:
+    size = source.stat().st_size if isinstance(source, Path) else len(source)
+    try:
+        return pacsv.read_csv(
+            CountingFile(source, on_progress) if isinstance(source, Path) and on_progress else
+            source if isinstance(source, Path) else io.BytesIO(source),
+            **options(delimiter, encoding, width=width, threads=size >= _THREADED_BYTES),
+        )
+    except (pa.ArrowInvalid, UnicodeError, LookupError):
+        return None
+
+
+def _width_guess(source: Path | bytes, delimiter: str) -> int:
+    """A bound on the header's field count (a power of two, at least 16; _MAX_COLUMNS when unsure).
+
+    Only a guess that keeps the column types' mapping small (a 10,000-entry one costs ~2 ms a
+    read): read_text reads again with the full mapping when the file has more columns.
+    """
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            head = handle.read(_GUESS_BYTES)
+    else:
+        head = source[:_GUESS_BYTES]
+    first = next((line for line in head.split(b"\n")[:-1] if line.strip(b"\r")), None)
+    if first is None:
+        return _MAX_COLUMNS
+    fields = first.count(delimiter.encode("utf-8", "replace")) + 1
+    return min(_MAX_COLUMNS, max(16, 1 << (fields - 1).bit_length()))
+
+
+def options(
+    delimiter: str, encoding: str, block_size: int | None = None, *, width: int = _MAX_COLUMNS, threads: bool = True
+) -> dict[str, Any]:
+    """pyarrow.csv's options that read every field as text, missing as pandas reads it (header as data).
+
+    Only the first ``width`` columns are sure to be read as text (the caller checks there are no more).
+    """
+    return dict(_options(delimiter, encoding, block_size, width, threads))
 
 
 @functools.lru_cache(maxsize=32)
-def _options(delimiter: str, encoding: str, block_size: int | None) -> dict[str, Any]:
-    # Built once per shape: the column types alone are a 10,000-entry mapping (~4 ms a read).
+def _options(delimiter: str, encoding: str, block_size: int | None, width: int, threads: bool) -> dict[str, Any]:
+    # Built once per shape: the column types are a mapping of up to 10,000 entries (~2-4 ms a read).
     read = {"autogenerate_column_names": True, "encoding": "utf8" if encoding == "utf-8" else encoding}
+    read["use_threads"] = threads
     return {
         "read_options": pacsv.ReadOptions(**read, **({"block_size": block_size} if block_size else {})),
         "parse_options": pacsv.ParseOptions(delimiter=delimiter, quote_char=False),
         "convert_options": pacsv.ConvertOptions(
             check_utf8=True,  # read_csv relies on it to confirm a UTF-8 guess
-            column_types=dict.fromkeys(_NAMES, pa.large_string()),
+            column_types=dict.fromkeys(_NAMES[:width], pa.large_string()),
             null_values=list(NA_TOKENS),
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,

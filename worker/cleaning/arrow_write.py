@@ -32,6 +32,8 @@ THREADS = max(1, min(2, os.cpu_count() or 1))
 # Python repr writes fixed notation inside [1e-4, 1e16); pyarrow's shortest form agrees there
 # on the digits, and differs (exponent, missing ".0") only in ways fixed below.
 _FIXED_LOW, _FIXED_HIGH = 1e-4, 1e16
+_FEW_FLOATS = 500
+_YEAR_1000, _YEAR_10000 = np.datetime64("1000-01-01"), np.datetime64("10000-01-01")
 
 
 def _quote_triggers() -> str:
@@ -61,15 +63,38 @@ def header_line(df: pd.DataFrame) -> str:
 def render(df: pd.DataFrame) -> list[Renderer] | None:
     """One renderer per column (a slice of the column -> its CSV text, null where missing), or None
     when some column (or the frame's shape) is one this writer cannot reproduce exactly."""
-    if len(df.columns) < 2:  # a one-column row of one empty field is written as "" by csv
+    return render_columns(columns_of(df))
+
+
+def columns_of(df: pd.DataFrame) -> list[pd.Series]:
+    """The frame's columns in order (by position: names may repeat), each made once."""
+    return [column for _, column in df.items()]
+
+
+def render_columns(columns: list[pd.Series]) -> list[Renderer] | None:
+    """render, given the frame's columns (columns_of)."""
+    if len(columns) < 2:  # a one-column row of one empty field is written as "" by csv
         return None
     renderers = []
-    for name in df.columns:
-        renderer = column_renderer(df[name])
+    for column in columns:
+        renderer = column_renderer(column)
         if renderer is None:
             return None
         renderers.append(renderer)
     return renderers
+
+
+def cells(df: pd.DataFrame) -> list[list[str | None]] | None:
+    """Per column, each cell's text as a CSV reader reads it back from write's file (None where
+    missing: text unquoted, the rest as rendered), or None when render answers None."""
+    columns = columns_of(df)
+    renderers = render_columns(columns)
+    if renderers is None:
+        return None
+    return [
+        (_arrow(column) if renderer is _text else renderer(column)).to_pylist()
+        for column, renderer in zip(columns, renderers, strict=True)
+    ]
 
 
 def write_rows(handle: IO[bytes], block: pd.DataFrame, renderers: list[Renderer]) -> None:
@@ -78,7 +103,11 @@ def write_rows(handle: IO[bytes], block: pd.DataFrame, renderers: list[Renderer]
 
 
 def _rows(block: pd.DataFrame, renderers: list[Renderer]) -> memoryview:
-    return _lines([_large(renderer(block.iloc[:, i])) for i, renderer in enumerate(renderers)])
+    return _rendered(columns_of(block), renderers)
+
+
+def _rendered(columns: list[pd.Series], renderers: list[Renderer]) -> memoryview:
+    return _lines([_large(renderer(column)) for column, renderer in zip(columns, renderers, strict=True)])
 
 
 def write(
@@ -88,15 +117,22 @@ def write(
     *,
     block_rows: int = BLOCK_ROWS,
     on_rows: Callable[[int, int], None] | None = None,
+    columns: list[pd.Series] | None = None,
 ) -> None:
     """Header and rows, a block of rows at a time; ``on_rows(done, total)`` after each block.
 
     From PARALLEL_ROWS rows on, blocks (as many as threads, or a multiple) are rendered by
     THREADS threads (pyarrow's kernels release the GIL) and written in order, no more than
-    THREADS blocks ahead of the file.
+    THREADS blocks ahead of the file. ``columns``: the frame's columns (columns_of), when the
+    caller has them: a frame of one block is then rendered from them.
     """
     handle.write(header_line(df).encode("utf-8"))
     total = len(df)
+    if columns is not None and 0 < total <= min(block_rows, PARALLEL_ROWS - 1):
+        handle.write(_rendered(columns, renderers))  # one block: the columns as given, no slice
+        if on_rows is not None:
+            on_rows(total, total)
+        return
     if THREADS < 2 or total < max(PARALLEL_ROWS, 2):
         for start in range(0, total, block_rows):
             write_rows(handle, df.iloc[start : start + block_rows], renderers)
@@ -190,15 +226,30 @@ def _text(column: pd.Series) -> pa.Array:
 
 
 def _integer(column: pd.Series) -> pa.Array:
-    return pc.cast(_arrow(column), pa.string())
+    return pc.cast(_arrow(column), pa.large_string())
+
+
+_TRUE, _FALSE = pa.scalar("True", pa.large_string()), pa.scalar("False", pa.large_string())
 
 
 def _boolean(column: pd.Series) -> pa.Array:
-    return pc.if_else(_arrow(column), "True", "False")
+    return pc.if_else(_arrow(column), _TRUE, _FALSE)
 
 
 def _float(column: pd.Series) -> pa.Array:
     numbers = column.to_numpy()
+    if len(numbers) <= _FEW_FLOATS:
+        return _float_repr(numbers)
+    return _float_kernels(numbers)
+
+
+def _float_repr(numbers: np.ndarray) -> pa.Array:
+    """Python's repr of each number, NaN missing: the rule itself, cheaper than kernels on a few rows."""
+    return pa.array([None if v != v else repr(v) for v in numbers.tolist()], type=pa.large_string())
+
+
+def _float_kernels(numbers: np.ndarray) -> pa.Array:
+    """_float_repr's text made by pyarrow's kernels (Python's repr only for the values they write otherwise)."""
     values = pa.array(numbers, from_pandas=True)  # NaN is missing
     text = _large(pc.cast(values, pa.string()))
     magnitude = np.abs(numbers)
@@ -228,14 +279,14 @@ def _contains(text: pa.Array, part: str) -> np.ndarray:
 def _datetime_renderer(column: pd.Series) -> Renderer | None:
     """Dates-only columns as YYYY-MM-DD and whole-second ones as YYYY-MM-DD HH:MM:SS (pandas'
     ISO output); finer resolutions and years outside 1000-9999 are left to pandas."""
-    values = column.dropna()
-    if values.empty:
+    stamps = column.to_numpy()
+    stamps = stamps[~np.isnat(stamps)]
+    if len(stamps) == 0:
         return lambda block: pa.nulls(len(block), pa.string())
-    if values.min().year < 1000 or values.max().year > 9999:
+    if stamps.min() < _YEAR_1000 or stamps.max() >= _YEAR_10000:
         return None
-    stamps = values.to_numpy()
     if bool((stamps.astype("datetime64[D]") == stamps).all()):
-        return lambda block: pc.cast(pc.cast(_arrow(block), pa.date32()), pa.string())
+        return lambda block: pc.cast(pc.cast(_arrow(block), pa.date32()), pa.large_string())
     if bool((stamps.astype("datetime64[s]") == stamps).all()):
-        return lambda block: pc.cast(pc.cast(_arrow(block), pa.timestamp("s")), pa.string())
+        return lambda block: pc.cast(pc.cast(_arrow(block), pa.timestamp("s")), pa.large_string())
     return None

@@ -91,6 +91,15 @@ def needs_strftime(column: pd.Series, fmt: str) -> bool:
 
 def _needs_strftime(column: pd.Series, fmt: str) -> bool:
     """False when the format would lose detail (ISO then) or pandas writes exactly this anyway."""
+    if fmt == DATE_ISO and getattr(column.dtype, "tz", None) is None:
+        # What the checks below answer for it whatever the values (by the day's unit every
+        # remaining value is a midnight): ISO writes a dates-only column so, else keeps the times.
+        return False
+    return needs_strftime_by_values(column, fmt)
+
+
+def needs_strftime_by_values(column: pd.Series, fmt: str) -> bool:
+    """_needs_strftime's answer from the values, for any format (the reference of its shortcut)."""
     unit = next((unit for code, unit in _UNITS if code in fmt), "D")
     values = column.dropna()
     if values.empty or bool((values.dt.floor(unit) != values).any()):

@@ -36,6 +36,16 @@ from .arrow_bytes import Bytes
 from .errors import ReadError
 from .progress import OnProgress
 from .sniff import NOT_TEXT, SAMPLE_SIZE, head_text, sniff
+from .text_kernels import (
+    HEAD,
+    LEADING_ZERO,
+    all_true,
+    any_leading_zero,
+    cast_or_none,
+    has_foreign_byte,
+    leading_zero,
+    try_cast,
+)
 from .vocab import TYPES
 
 _CHUNK = 1 << 20
@@ -43,8 +53,6 @@ _PARALLEL_ROWS = 50_000
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 _INTEGER = r"[+-]?\d+"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-# Only ever asked of values that are numbers already (no line breaks): a prefix decides.
-_LEADING_ZERO = r"^[+-]?0\d"
 _DATETIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
@@ -75,9 +83,9 @@ def read_csv(path: str | Path, *, on_progress: OnProgress | None = None) -> Read
         sniffed = sniff(handle.read(SAMPLE_SIZE))
     if sniffed.encoding == "utf-8":
         # pyarrow checks every field is valid UTF-8 as it parses: when it reads the file, that is the check.
-        fast = arrow_csv.read_text(path, sniffed.delimiter, "utf-8", on_progress=on_progress)
+        fast = arrow_csv.text_columns(path, sniffed.delimiter, "utf-8", on_progress=on_progress)
         if fast is not None:
-            return _typed(fast, "utf-8", sniffed.delimiter, None, on_progress)
+            return _typed_columns(fast, "utf-8", sniffed.delimiter, None, on_progress)
     encoding = confirm_encoding(path, sniffed.encoding, on_progress)
     frame = _read_text(path, sniffed.delimiter, encoding, on_progress, arrow=encoding != "utf-8")
     return _typed(frame, encoding, sniffed.delimiter, None, on_progress)
@@ -106,9 +114,10 @@ _FIND_FORMAT = "find"  # the datetime format is not known yet: dates.read_format
 
 def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
     """infer_column, plus the datetime format when inferring it proved it (else _FIND_FORMAT)."""
-    if not column.notna().any():
+    raw = _text_array(column)
+    if (raw is not None and raw.null_count == len(raw)) or (raw is None and not column.notna().any()):
         return column, "text", None
-    short = _shortcut(column)
+    short = None if raw is None else _shortcut(column)
     if short is not None:
         return short
     # pyarrow's kernels (RE2 matching, casts) on the text itself: no copies through Python objects.
@@ -122,7 +131,7 @@ def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
     if quick is not None:
         return quick[0], quick[1], None
     numeric = _all_match(stripped, _FLOAT)
-    if numeric and _any_leading_zero(stripped):
+    if numeric and any_leading_zero(stripped):
         return column, "text", None
     if numeric and _all_match(stripped, _INTEGER):
         try:  # the cast refuses a leading "+" (then pandas decides) and anything past int64
@@ -150,10 +159,19 @@ def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
     return column, "text", None
 
 
-_HEAD = 1000
 _WORDS = pa.array(list(_BOOLEANS), pa.large_string())
 _TRUE_AT = pa.array([i for i, word in enumerate(_BOOLEANS) if _BOOLEANS[word]], pa.int32())
-_PATTERNS = tuple(f"^(?:{p})$" for p in ("(?i)true|false|yes|no", _FLOAT, _DATE, _DATETIME))
+_ANY_SHAPE = "^(?:" + "|".join(f"(?:{p})" for p in ("(?i:true|false|yes|no)", _FLOAT, _DATE, _DATETIME)) + ")$"
+
+
+def _text_array(column: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The column's values as pyarrow holds them, when it holds them as text (else None)."""
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"):
+        return None
+    raw = pa.array(column.array)
+    if isinstance(raw, pa.ChunkedArray) and raw.num_chunks == 0:
+        return None
+    return raw if raw.type in (pa.large_string(), pa.string()) else None
 
 
 def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
@@ -161,7 +179,8 @@ def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
     copy, no regular expression over the whole column; or None to let the long path decide.
 
     - text: some value of the first 1,000 (trimmed) matches none of the shapes the long path
-      tries (boolean word, number, date, datetime), so it ends in text whatever follows;
+      tries (boolean word, number, date, datetime), so it ends in text whatever follows: seen
+      at once from an ASCII byte no shape holds, else once the tries below have all failed;
     - boolean: every value is exactly one of the lower-case words (the long path lowers and trims);
     - integer: pyarrow's cast to int64 takes only ``-?digits`` and ``0x`` hex, and rejects spaces:
       with no "x" in the column every value is ``-?digits``, which is an integer, or text when
@@ -170,53 +189,55 @@ def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
       with no "n" in the column, some "." or "e", and no leading zero, every value matches _FLOAT;
     - date: every value 10 characters long that the cast to date32 takes is YYYY-MM-DD.
     """
-    raw = pa.array(column.array)
-    if isinstance(raw, pa.ChunkedArray) and raw.num_chunks == 0:
+    raw = _text_array(column)
+    if raw is None:
         return None
-    if raw.type not in (pa.large_string(), pa.string()):
-        return None
-    head = pc.drop_null(raw[:_HEAD])
+    head = pc.drop_null(raw[:HEAD])
     if len(head) == 0:
         return None
-    stripped_head = pc.utf8_trim_whitespace(head)
-    if not any(pc.all(pc.match_substring_regex(stripped_head, pattern)).as_py() for pattern in _PATTERNS):
+    # A value matching none of the shapes makes the column text: an ASCII byte no shape uses
+    # (nor trimming removes) shows one at once; else, when no try below answers, one match of all
+    # the shapes together. (A try answers only for a head whose values all match its one shape.)
+    if has_foreign_byte(head):
         return column, "text", None
-    if pc.all(pc.is_in(head, value_set=_WORDS)).as_py():
+    # Each try below first looks at the head's first value alone (a cast that fails on many
+    # values costs ~50 times one that fails on one): the head passes only if that value does.
+    first = head[0].as_py()
+    small = len(raw) <= HEAD  # the head is every present value
+    if first in _BOOLEANS and (small or all_true(pc.is_in(head, value_set=_WORDS))):
         found = pc.index_in(raw, value_set=_WORDS)  # missing where the value is missing or no word
-        if found.null_count != raw.null_count:
+        if found.null_count == raw.null_count:
+            truth = pc.is_in(found, value_set=_TRUE_AT)  # missing stays missing
+            return _series(pc.if_else(pc.is_null(found), None, truth), column, "boolean"), "boolean", None
+        if not small:
             return None
-        truth = pc.is_in(found, value_set=_TRUE_AT)  # missing stays missing
-        return _series(pc.if_else(pc.is_null(found), None, truth), column, "boolean"), "boolean", None
-    if _cast_or_none(head, pa.int64()) is not None:
-        ints = _cast_or_none(raw, pa.int64())
+        # else some value of the head is no word: the other tries go on
+    head_ok, ints = try_cast(raw, head, pa.int64())
+    if head_ok:
         if ints is None or (chars := Bytes(raw)).has(b"xX"):
             return None
-        if _leading_zero(raw, chars):
+        if leading_zero(raw, chars):
             return column, "text", None
         return _series(ints, column, "Int64"), "integer", None
-    if _cast_or_none(head, pa.float64()) is not None:
-        floats = _cast_or_none(raw, pa.float64())
-        if floats is None or (chars := Bytes(raw)).has(b"nN") or not chars.has(b".eE") or _leading_zero(raw, chars):
+    head_ok, floats = try_cast(raw, head, pa.float64())
+    if head_ok:
+        if floats is None or (chars := Bytes(raw)).has(b"nN") or not chars.has(b".eE") or leading_zero(raw, chars):
             return None
         return _series(floats, column, "float64"), "float", None
-    lengths = pc.min_max(pc.binary_length(raw)).as_py()
-    if lengths["min"] == lengths["max"] == 10 and _cast_or_none(head, pa.date32()) is not None:
-        days = _cast_or_none(raw, pa.date32())
+    lengths = pc.min_max(pc.binary_length(raw)).as_py() if len(first.encode("utf-8")) == 10 else {}
+    head_ok, days = try_cast(raw, head, pa.date32()) if lengths.get("min") == lengths.get("max") == 10 else (False, None)
+    if head_ok:
         if days is None:
             return None
         return _series(pc.cast(days, pa.timestamp("us")), column, "datetime64[us]"), "datetime", dates.DATE_ISO
-    return None
+    return _text_or_none(column, head)
 
 
-def _leading_zero(values: pa.Array | pa.ChunkedArray, chars: Bytes) -> bool:
-    """_any_leading_zero, matching only the values that start with "0", "-0" or "+0"."""
-    starts = pc.starts_with(values, "0")
-    for sign in "+-":
-        if chars.has(sign.encode()):
-            starts = pc.or_(starts, pc.starts_with(values, sign + "0"))
-    if not pc.any(starts).as_py():
-        return False
-    return _any_leading_zero(pc.filter(values, starts))
+def _text_or_none(column: pd.Series, head: pa.Array | pa.ChunkedArray) -> tuple[pd.Series, str, None] | None:
+    """Text when some value of the head matches none of the shapes, else None (the long path decides)."""
+    if all_true(pc.match_substring_regex(pc.utf8_trim_whitespace(head), _ANY_SHAPE)):
+        return None
+    return column, "text", None
 
 
 def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tuple[pd.Series, str] | None:
@@ -230,33 +251,22 @@ def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tu
     """
     if pc.all(pc.match_substring_regex(stripped[:1000], f"^(?:{_FLOAT})$")).as_py() is False:
         return None  # not a number column (the long way's first look says the same)
-    ints = _cast_or_none(stripped, pa.int64())
+    ints = cast_or_none(stripped, pa.int64())
     if ints is not None:
         if pc.all(pc.equal(pc.cast(ints, pa.large_string()), stripped)).as_py() is not False:
             return _series(ints, column, "Int64"), "integer"  # every value is written as int64 writes it
         if pc.any(pc.match_substring_regex(stripped, "[^0-9+-]")).as_py():
             return None  # other characters ("0x1f" casts): the long way decides
-        if _any_leading_zero(stripped):
+        if any_leading_zero(stripped):
             return column, "text"  # digits with a leading zero somewhere: identifiers, as the long way says
         return _series(ints, column, "Int64"), "integer"
     if not pc.any(pc.match_substring_regex(stripped[:1000], "[.eE]")).as_py():
         if not pc.any(pc.match_substring_regex(stripped, "[.eE]")).as_py():
             return None
-    floats = _cast_or_none(stripped, pa.float64())
-    if floats is None or pc.any(pc.match_substring_regex(stripped, f"[^0-9eE.+-]|{_LEADING_ZERO}")).as_py():
+    floats = cast_or_none(stripped, pa.float64())
+    if floats is None or pc.any(pc.match_substring_regex(stripped, f"[^0-9eE.+-]|{LEADING_ZERO}")).as_py():
         return None
     return _series(floats, column, "float64"), "float"
-
-
-def _cast_or_none(values: pa.Array | pa.ChunkedArray, to: pa.DataType) -> pa.Array | pa.ChunkedArray | None:
-    try:
-        return pc.cast(values, to)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-
-
-def _any_leading_zero(stripped: pa.Array | pa.ChunkedArray) -> bool:
-    return bool(pc.any(pc.match_substring_regex(stripped, _LEADING_ZERO)).as_py())
 
 
 _PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
@@ -265,6 +275,9 @@ _PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
 def _series(values: pa.Array | pa.ChunkedArray, like: pd.Series, dtype: str) -> pd.Series:
     converted = values.to_pandas(types_mapper=_PANDAS_TYPES.get)
     assert str(converted.dtype) == dtype, converted.dtype
+    if isinstance(like.index, pd.RangeIndex) and converted.index.equals(like.index):
+        converted.name = like.name  # to_pandas made a new Series: naming it in place is safe
+        return converted
     return pd.Series(converted.array, index=like.index, name=like.name)
 
 
@@ -275,20 +288,34 @@ def _typed(
     wanted: dict[str, str] | None,
     on_progress: OnProgress | None = None,
 ) -> ReadResult:
+    if len(frame.columns) == 0:
+        return ReadResult(frame=frame, encoding=encoding, delimiter=delimiter, types={}, formats={})
+    return _typed_columns(dict(frame.items()), encoding, delimiter, wanted, on_progress)
+
+
+def _typed_columns(
+    text: dict[Any, pd.Series],
+    encoding: str,
+    delimiter: str,
+    wanted: dict[str, str] | None,
+    on_progress: OnProgress | None = None,
+) -> ReadResult:
+    """The columns (as read, text, uniquely named, sharing one index) typed into one frame."""
     types: dict[str, str] = {}
     formats: dict[str, str] = {}
     columns = {}
     typed_count = itertools.count(1)
 
     def one(name: Any) -> tuple[pd.Series, str, str | None]:
-        typed_column = type_column(frame[name], (wanted or {}).get(str(name)))
+        typed_column = type_column(text[name], (wanted or {}).get(str(name)))
         if on_progress is not None:
-            on_progress("type", next(typed_count), len(frame.columns))
+            on_progress("type", next(typed_count), len(text))
         return typed_column
 
     # Columns are typed independently; pyarrow's kernels release the GIL, so two threads use two cores.
-    names = list(frame.columns)
-    if len(frame) >= _PARALLEL_ROWS and len(names) > 1:
+    names = list(text)
+    rows = len(text[names[0]])
+    if rows >= _PARALLEL_ROWS and len(names) > 1:
         with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="typing") as pool:
             typed_columns = list(pool.map(one, names))
     else:
@@ -297,7 +324,7 @@ def _typed(
         columns[name], types[str(name)] = column, kind
         if fmt:
             formats[str(name)] = fmt
-    typed = pd.DataFrame(columns, index=frame.index, copy=False) if columns else frame
+    typed = pd.DataFrame(columns, index=text[names[0]].index, copy=False)
     return ReadResult(frame=typed, encoding=encoding, delimiter=delimiter, types=types, formats=formats)
 
 

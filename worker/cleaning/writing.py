@@ -30,7 +30,8 @@ def write_csv(
     arrow_write). ``on_progress("write", rows_done, rows)`` is called as blocks of rows are written.
     """
     df = dates.formatted(df, formats)
-    renderers = arrow_write.render(df)
+    columns = arrow_write.columns_of(df)
+    renderers = arrow_write.render_columns(columns)
     if renderers is None:
         pandas_csv(df, path)
         if on_progress is not None:
@@ -38,7 +39,7 @@ def write_csv(
         return
     on_rows = None if on_progress is None else lambda done, total: on_progress("write", done, total)
     with Path(path).open("wb") as handle:
-        arrow_write.write(df, handle, renderers, on_rows=on_rows)
+        arrow_write.write(df, handle, renderers, on_rows=on_rows, columns=columns)
 
 
 def pandas_csv(df: pd.DataFrame, path: str | Path) -> None:
@@ -57,6 +58,14 @@ def csv_cells(df: pd.DataFrame, formats: dict[str, str] | None = None) -> list[l
     df = dates.formatted(df, formats)
     if df.empty:
         return [[] for _ in range(len(df))] if len(df.columns) == 0 else []
+    columns = arrow_write.cells(df)
+    if columns is None:
+        return pandas_cells(df)
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def pandas_cells(df: pd.DataFrame) -> list[list[str | None]]:
+    """The reference for csv_cells (``df`` formatted, not empty): pandas writes the CSV, csv reads it back."""
     text = df.to_csv(index=False, header=False, na_rep="", lineterminator="\n")
     records = list(csv.reader(io.StringIO(text, newline="")))
     missing = df.isna().to_numpy()
