@@ -35,14 +35,14 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from console.core import storage
 from console.core.db import pinned_session_scope, session_scope
 from console.core.jobs import claim as claim_job
-from console.core.jobs import fail_worker_lost, must_wait_turn, record_event, transition
+from console.core.jobs import fail_worker_lost, fairness_lock, must_wait_turn, record_event, transition
 from console.core.models import Dataset, Job, JobOutput, JobStatus, StoredFile
 from console.core.settings import Settings
 from worker import outputs
@@ -126,20 +126,30 @@ def _run_guarded(job_id: int, claimed: Claimed, settings: Settings, session: Ses
         return _fail(job_id, lease, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
 
+# What a claim reads, built once: the job; its heartbeat's age by the database's clock (the one every
+# heartbeat is written with); the dataset's stored file's row (the session keeps it: copying the file
+# out needs no lookup of it); and the owner's fairness lock (must_wait_turn's), so the next statement's
+# snapshot is taken once it is held and the running count it reads is current.
+_CLAIM_READ = (
+    select(
+        Job,
+        func.extract("epoch", func.clock_timestamp() - Job.heartbeat_at),
+        Dataset.file_id,
+        StoredFile,
+        fairness_lock(Job.owner_id),
+    )
+    .join(Dataset, Dataset.id == Job.dataset_id)
+    .outerjoin(StoredFile, StoredFile.id == Dataset.file_id)
+    .where(Job.id == bindparam("job_id"))
+)
+
+
 def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | None:
     """Take the job for this run and commit; return what the run needs, or None when the job must not run here.
 
     Raises Busy (a live run holds it) or WaitYourTurn (fairness); neither uses an attempt.
     """
-    # The heartbeat's age by the database's clock, the one every heartbeat is written with.
-    age_of_heartbeat = func.extract("epoch", func.clock_timestamp() - Job.heartbeat_at)
-    # The stored file's row comes along (the session keeps it): copying the file out needs no lookup of it.
-    query = (
-        select(Job, age_of_heartbeat, Dataset.file_id, StoredFile)
-        .join(Dataset, Dataset.id == Job.dataset_id)
-        .outerjoin(StoredFile, StoredFile.id == Dataset.file_id)
-    )
-    row = session.execute(query.where(Job.id == job_id)).first()
+    row = session.execute(_CLAIM_READ, {"job_id": job_id}).first()
     if row is None:
         logger.warning("job does not exist; message dropped")
         return None
@@ -157,7 +167,8 @@ def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | Non
         fail_worker_lost(session=session, job_id=job_id, attempts=job.attempts, only_if=still_stale)
         return None
     waits = must_wait_turn(
-        session=session, job=job, limit=settings.JOBS_PER_USER_RUNNING, stale_seconds=settings.JOB_STALE_SECONDS
+        session=session, job=job, limit=settings.JOBS_PER_USER_RUNNING, stale_seconds=settings.JOB_STALE_SECONDS,
+        locked=True,
     )
     if waits is not None:
         raise WaitYourTurn(f"owner runs {waits} jobs (limit {settings.JOBS_PER_USER_RUNNING}) and others wait")

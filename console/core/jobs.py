@@ -4,10 +4,13 @@
        │                 │                  │──────> failed
        └──── cancel ─────┴───── cancel ─────┴──────> cancelled
 
-`transition()` is one conditional UPDATE, so two processes racing on a job cannot both
-win, and a final state is never overwritten; `transition_many()` is the same rule for many
-jobs in one statement. Requeue and re-run make new jobs; `submit_many()` makes many in a
-few statements (bulk actions), `submit()` is it for one.
+`transition()` is one conditional UPDATE (sent with the INSERT of its event as one
+statement), so two processes racing on a job cannot both win, and a final state is never
+overwritten; `transition_many()` is the same rule for many jobs in one statement. Requeue and
+re-run make new jobs; `submit_many()` makes many in a few statements (bulk actions), `submit()`
+is it for one: a submission is two transactions, the INSERT of the job (its message priority
+comes back with it) and its event, then, once sent, the queued mark with its event in one
+statement whose commit does not wait for the disk (see _mark_queued_statement).
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from datetime import timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement, Insert, Interval, Select, Table, and_, bindparam, exists, func, insert, literal, literal_column, or_,
+    select, update,
+)  # fmt: skip
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from console.core import queue
 from console.core.errors import ConsoleError, InvalidTransition, NotFound
@@ -39,6 +46,8 @@ _TIMESTAMP_OF = {S.QUEUED: "queued_at", S.RUNNING: "started_at"}
 _UNFINISHED = (S.PENDING.value, S.QUEUED.value, S.RUNNING.value)
 # For UPDATE ... RETURNING Job: the session's copies of the jobs take the values the database now has.
 _REFRESH = {"synchronize_session": False, "populate_existing": True}
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+_EVENTS: Table = JobEvent.__table__  # type: ignore[assignment]
 
 
 def transition(
@@ -56,21 +65,39 @@ def transition(
     With `holding`, the change lands only while that lease still holds the job; `only_if` adds
     a condition of the caller's. Flushes, never commits.
     """
-    statement = (
-        update(Job)
-        .where(Job.id == job_id, _may_move_to(to))
+    if session.autoflush:
+        session.flush()  # a Core statement does not autoflush; callers may rely on it, as with the ORM's
+    message = _moved_message(to, reason)
+    moved = session.execute(_transition_statement(job_id, to, holding, only_if, message, values)).first() is not None
+    if moved:
+        logger.bind(job_id=job_id).log("INFO", message)
+    return moved
+
+
+def _transition_statement(
+    job_id: int, to: JobStatus, holding: str | None, only_if: ColumnElement[bool] | None, message: str, values: dict[str, Any]
+) -> Insert:
+    """The conditional UPDATE and the "moved" event of `transition()` in one statement (one round trip):
+    WITH moved AS (UPDATE jobs ... RETURNING id) INSERT INTO job_events ... SELECT ... FROM moved.
+    Core, on the tables: the ORM's bulk UPDATE and INSERT paths cost more CPU than the round trip."""
+    change = (
+        update(_JOBS)
+        .where(_JOBS.c.id == job_id, _may_move_to(to))
         .values(status=to.value, **_stamps(to), **values)
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
+        .returning(_JOBS.c.id)
     )
     if holding is not None:
-        statement = statement.where(Job.lease == holding)
+        change = change.where(_JOBS.c.lease == holding)
     if only_if is not None:
-        statement = statement.where(only_if)
-    moved = session.execute(statement).first() is not None
-    if moved:
-        record_event(session=session, job_id=job_id, message=_moved_message(to, reason))
-    return moved
+        change = change.where(only_if)
+    moved = change.cte("moved")
+    event = select(moved.c.id, literal("INFO"), literal(message[:10_000]))
+    return (
+        insert(_EVENTS)
+        .from_select(["job_id", "level", "message"], event)
+        .add_cte(moved)
+        .returning(_EVENTS.c.job_id)
+    )
 
 
 def transition_many(
@@ -153,21 +180,36 @@ def fail_worker_lost(*, session: Session, job_id: int, attempts: int, only_if: C
 _FAIRNESS_LOCK = 0x6A6F6273
 
 
+# Built once (every claim runs it): the owner's jobs running with a fresh heartbeat.
+_RUNNING_COUNT = select(func.count()).where(
+    Job.owner_id == bindparam("owner_id"),
+    Job.status == S.RUNNING.value,
+    Job.heartbeat_at >= func.clock_timestamp() - bindparam("stale", type_=Interval()),
+)
+
+
 def running_count(*, session: Session, owner_id: int, stale_seconds: float) -> int:
     """The owner's jobs running right now (a stale heartbeat means the worker is gone: not counted)."""
-    alive = Job.heartbeat_at >= func.clock_timestamp() - timedelta(seconds=stale_seconds)
-    query = select(func.count()).where(Job.owner_id == owner_id, Job.status == S.RUNNING.value, alive)
-    return int(session.execute(query).scalar_one())
+    params = {"owner_id": owner_id, "stale": timedelta(seconds=stale_seconds)}
+    return int(session.execute(_RUNNING_COUNT, params).scalar_one())
 
 
-def must_wait_turn(*, session: Session, job: Job, limit: int, stale_seconds: float) -> int | None:
+def fairness_lock(owner_id: Any) -> ColumnElement[Any]:
+    """The transaction-scoped advisory lock on an owner that `must_wait_turn()` takes, as an expression:
+    a claim can take it in the statement that reads the job (`locked=True` then), saving a round trip."""
+    return func.pg_advisory_xact_lock(_FAIRNESS_LOCK, owner_id)
+
+
+def must_wait_turn(*, session: Session, job: Job, limit: int, stale_seconds: float, locked: bool = False) -> int | None:
     """Whether `job` must let another user's job go first; returns its owner's running count when so.
 
     A user at `limit` running jobs waits while another user under the limit has a job queued;
-    alone, a user uses every free worker. Takes a transaction-scoped advisory lock on the owner,
-    so call it in the transaction that then claims the job. Flushes nothing.
+    alone, a user uses every free worker. Takes a transaction-scoped advisory lock on the owner
+    (unless the transaction holds it already: `locked`, see fairness_lock()), so call it in the
+    transaction that then claims the job. Flushes nothing.
     """
-    session.execute(select(func.pg_advisory_xact_lock(_FAIRNESS_LOCK, job.owner_id)))
+    if not locked:
+        session.execute(select(fairness_lock(job.owner_id)))
     running = running_count(session=session, owner_id=job.owner_id, stale_seconds=stale_seconds)
     if running < limit:
         return None
@@ -192,7 +234,9 @@ def record_events(*, session: Session, events: Sequence[tuple[int, str]], level:
     for job_id, message in events:
         logger.bind(job_id=job_id).log(level, message)
     rows = [{"job_id": job_id, "level": level, "message": message[:10_000]} for job_id, message in events]
-    session.execute(insert(JobEvent), rows)
+    if session.autoflush:
+        session.flush()  # as the ORM's INSERT would: a job added to the session is written before its events
+    session.execute(insert(_EVENTS), rows)  # Core: the ORM's bulk INSERT path costs ~3 times the CPU
 
 
 @dataclass(frozen=True)
@@ -255,6 +299,23 @@ def submit(
     return job
 
 
+def _create_jobs_statement() -> Insert:
+    """INSERT INTO jobs ... RETURNING jobs.*, (the owner's unfinished jobs): the count runs in the
+    INSERT's snapshot, which holds none of the new rows. Built once: built per call, its aliased
+    subquery cost more CPU than the query it saves.
+
+    (SQLAlchemy does not correlate a subquery in RETURNING: the inserted row's owner is named as
+    text; the statuses are plain binds, since an expanding IN cannot go into an executemany.)"""
+    earlier = aliased(Job)
+    new_row_owner = literal_column(f"{_JOBS.name}.owner_id")
+    unfinished = or_(*(earlier.status == status for status in _UNFINISHED))
+    before = select(func.count()).where(earlier.owner_id == new_row_owner, unfinished).scalar_subquery()
+    return insert(Job).returning(Job, before, sort_by_parameter_order=True)
+
+
+_CREATE_JOBS = _create_jobs_statement()
+
+
 def submit_many(*, session: Session, items: Sequence[NewJob]) -> list[Job]:
     """Create a job per item in one INSERT (each with its own task id) and COMMIT them, then send
     their messages over one broker connection and mark the sent ones queued (one more commit).
@@ -266,18 +327,31 @@ def submit_many(*, session: Session, items: Sequence[NewJob]) -> list[Job]:
     """
     if not items:
         return []
-    statement = insert(Job).returning(Job, sort_by_parameter_order=True)
-    # render_nulls: one multi-row INSERT even when some items have no config or origin.
-    created = list(session.scalars(statement, [item.row() for item in items], execution_options={"render_nulls": True}))
+    # Each new job comes back with its owner's unfinished jobs before this INSERT: the base of the
+    # message priorities, with no query of their own (_CREATE_JOBS).
+    statement = _CREATE_JOBS
+    rows = session.execute(statement, [item.row() for item in items], execution_options={"render_nulls": True}).all()
+    created = [row[0] for row in rows]
     made = [(job.id, item.created_message()) for job, item in zip(created, items, strict=True)]
     record_events(session=session, events=made)
     session.commit()
     try:
-        send_many(session=session, jobs=created)
+        send_many(session=session, jobs=created, ranks=_ranks_of_new(rows))
     except Exception as exc:  # committed: the reconciler sends what is still pending
         session.rollback()
         logger.opt(exception=exc).warning("{} new job(s) left pending: {}", len(created), exc)
     return created
+
+
+def _ranks_of_new(rows: Sequence[Any]) -> dict[int, int]:
+    """`dispatch_priority()` of jobs just made, from (job, owner's unfinished jobs before the INSERT)
+    rows in id order: each job also comes after the earlier new jobs of its owner."""
+    ranks: dict[int, int] = {}
+    new_before: dict[int, int] = {}
+    for job, before in sorted(rows, key=lambda row: row[0].id):
+        ranks[job.id] = min(int(before) + new_before.get(job.owner_id, 0), 9)
+        new_before[job.owner_id] = new_before.get(job.owner_id, 0) + 1
+    return ranks
 
 
 def send(*, session: Session, job: Job, queue_name: str | None = None) -> bool:
@@ -288,25 +362,27 @@ def send(*, session: Session, job: Job, queue_name: str | None = None) -> bool:
     return bool(send_many(session=session, jobs=[job], queue_name=queue_name))
 
 
-def send_many(*, session: Session, jobs: Sequence[Job], queue_name: str | None = None) -> list[Job]:
+def send_many(
+    *, session: Session, jobs: Sequence[Job], queue_name: str | None = None, ranks: dict[int, int] | None = None
+) -> list[Job]:
     """Send the jobs' messages (to `queue_name`, default the configured queue) over one broker
     connection, pipelined, and move the sent ones pending -> queued; commits. Returns the jobs sent.
+    `ranks`: their message priorities when known (default: dispatch_priorities, one query).
 
     A job whose message could not be sent stays `pending` with a warning event (the reconciler
     sends it later). The session's copies of the jobs sent are refreshed.
     """
     if not jobs:
         return []
-    ranks = dispatch_priorities(session=session, jobs=jobs)
+    if ranks is None:
+        ranks = dispatch_priorities(session=session, jobs=jobs)
     messages = [queue.Message(args=[job.id], task_id=job.task_id, priority=ranks.get(job.id, 0)) for job in jobs]
     sent = queue.send_many(queue.PROCESS_JOB, messages, queue=queue_name)
     if sent.error is not None:
         warning = f"not sent yet, broker unavailable: {sent.error}"
         record_events(session=session, level="WARNING", events=[(job.id, warning) for job in jobs[sent.count :]])
     done = jobs[: sent.count]
-    moved = transition_many(
-        session=session, job_ids=[job.id for job in done], to=S.QUEUED, sent_at=func.clock_timestamp()
-    )
+    moved = _mark_queued(session, done)
     session.commit()
     if len(moved) < len(done):
         # A worker took the job (or a cancel ended it) before it could be marked queued: show it as it is.
@@ -314,6 +390,55 @@ def send_many(*, session: Session, jobs: Sequence[Job], queue_name: str | None =
         stale = [job.id for job in done if job.id not in moved_ids]
         session.scalars(select(Job).where(Job.id.in_(stale)).execution_options(populate_existing=True)).all()
     return list(done)
+
+
+def _mark_queued_statement() -> Select[Any]:
+    """`transition_many(to=QUEUED, sent_at=now)` as one statement built once, for send_many():
+
+        WITH moved AS (UPDATE jobs ... WHERE id IN :ids AND status = 'pending' RETURNING the stamps),
+             logged AS (INSERT INTO job_events ... SELECT ... FROM moved)
+        SELECT moved.*, set_config('synchronous_commit', 'off', true) FROM moved
+
+    Its commit need not wait for the disk: a queued mark lost in a crash leaves the job pending, and
+    the reconciler sends a pending job again (a message delivered twice is harmless); the only other
+    writes in that transaction are "not sent yet" warnings, lines of the job's log. Only when a job
+    moved is the setting made, and only for this transaction (set_config's is_local).
+    """
+    stamp = func.clock_timestamp()
+    change = (
+        update(_JOBS)
+        .where(_JOBS.c.id.in_(bindparam("ids", expanding=True)), _JOBS.c.status.in_(_ALLOWED_VALUES[S.QUEUED]))
+        .values(status=S.QUEUED.value, **{_TIMESTAMP_OF[S.QUEUED]: stamp}, sent_at=stamp)
+        .returning(_JOBS.c.id, _JOBS.c.status, _JOBS.c.queued_at, _JOBS.c.sent_at)
+    )
+    moved = change.cte("moved")
+    event = select(moved.c.id, literal("INFO"), literal(_moved_message(S.QUEUED, None)))
+    logged = insert(_EVENTS).from_select(["job_id", "level", "message"], event).cte("logged")
+    relaxed = func.set_config("synchronous_commit", "off", True).label("relaxed")
+    return select(moved.c.id, moved.c.status, moved.c.queued_at, moved.c.sent_at, relaxed).add_cte(logged)
+
+
+_ALLOWED_VALUES = {to: sorted(status.value for status in allowed) for to, allowed in ALLOWED_FROM.items()}
+_MARK_QUEUED = _mark_queued_statement()
+
+
+def _mark_queued(session: Session, jobs: Sequence[Job]) -> list[Job]:
+    """Move the sent jobs pending -> queued with their events (transition_many's rule, in one statement
+    built once); the session's copies take the new status and stamps. Returns the jobs that moved."""
+    if not jobs:
+        return []
+    if session.autoflush:
+        session.flush()
+    by_id = {job.id: job for job in jobs}
+    message = _moved_message(S.QUEUED, None)
+    moved = []
+    for row in session.execute(_MARK_QUEUED, {"ids": list(by_id)}):
+        job = by_id[row.id]
+        for key in ("status", "queued_at", "sent_at"):
+            set_committed_value(job, key, getattr(row, key))
+        logger.bind(job_id=job.id).log("INFO", message)
+        moved.append(job)
+    return sorted(moved, key=lambda job: job.id)
 
 
 def dispatch_priority(*, session: Session, job: Job) -> int:
