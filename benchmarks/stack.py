@@ -9,6 +9,10 @@
 On exit every process it started is stopped (by its own pid, then killed if it lingers),
 the schema is dropped and the queue's Redis keys are deleted. Uses TEST_DATABASE_URL's
 database and TEST_REDIS_URL, as the test suite does.
+
+The stack's processes connect with `application_name` set to the schema's name (the
+benchmark's own queries, `Stack.sql`, with another), so `BackendCpu` can tell the PostgreSQL
+backends serving them from everyone else's on a shared server.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg2
 import redis
 from sqlalchemy.engine import make_url
@@ -38,9 +44,8 @@ class Stack:
     def __init__(self, **settings: str) -> None:
         self.schema = f"bench_{uuid.uuid4().hex[:10]}"
         self.queue = f"bench-{self.schema}"
-        self.url = (
-            make_url(BASE_DB).update_query_dict({"options": f"-csearch_path={self.schema}"}).render_as_string(hide_password=False)
-        )
+        self.url = self._url(application_name=self.schema)
+        self._admin_dsn = self._url(application_name=f"{self.schema}-admin").replace("postgresql+psycopg2", "postgresql")
         self.logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
         self.env = {
             **os.environ,
@@ -55,6 +60,10 @@ class Stack:
         }
         self.processes: list[subprocess.Popen[bytes]] = []
         self.token = ""
+
+    def _url(self, **query: str) -> str:
+        options = {"options": f"-csearch_path={self.schema}", **query}
+        return make_url(BASE_DB).update_query_dict(options).render_as_string(hide_password=False)
 
     def __enter__(self) -> Stack:
         dsn = make_url(BASE_DB).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -119,7 +128,7 @@ class Stack:
         client.delete(self.queue, *client.scan_iter(match=f"{self.queue}*", count=1000))
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg2.connect(self.url.replace("postgresql+psycopg2", "postgresql")) as conn, conn.cursor() as cur:
+        with psycopg2.connect(self._admin_dsn) as conn, conn.cursor() as cur:
             cur.execute(query, params)
             return cur.fetchall() if cur.description else []
 
@@ -137,6 +146,71 @@ class Stack:
         )
         self.processes.append(process)
         return process
+
+
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving the stack's processes (read-only: their
+    `application_name` in pg_stat_activity, then psutil's cpu_times of those pids; no signal sent).
+
+    A thread samples every `every` seconds while the block runs, so a backend that starts and
+    ends inside it is counted up to its last sample (its last fraction of a period is missed);
+    one that was there at the start counts from its first sample.
+    """
+
+    def __init__(self, stack: Stack, every: float = 0.25) -> None:
+        self.stack, self.every = stack, every
+        self._first: dict[int, tuple[float, float]] = {}
+        self._last: dict[int, tuple[float, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="backend-cpu", daemon=True)
+
+    def __enter__(self) -> BackendCpu:
+        self._conn = psycopg2.connect(self.stack._admin_dsn)
+        self._conn.autocommit = True
+        self._sample(at_start=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self._conn.close()
+
+    @property
+    def seconds(self) -> float:
+        return self.user + self.system
+
+    @property
+    def user(self) -> float:
+        return sum(self._last[pid][0] - self._first.get(pid, (0.0, 0.0))[0] for pid in self._last)
+
+    @property
+    def system(self) -> float:
+        """The kernel's share (network round trips, WAL writes and their fdatasync at commits)."""
+        return sum(self._last[pid][1] - self._first.get(pid, (0.0, 0.0))[1] for pid in self._last)
+
+    @property
+    def backends(self) -> int:
+        return len(self._last)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def _sample(self, at_start: bool = False) -> None:
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self.stack.schema,))
+            pids = [row[0] for row in cur.fetchall()]
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            used = (times.user, times.system)
+            if at_start:
+                self._first[pid] = used
+            self._last[pid] = used
 
 
 def wait_for(stack: Stack, query: str, done: Any, timeout: float, every: float = 0.5) -> float:

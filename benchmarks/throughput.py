@@ -11,8 +11,10 @@ as fast as the API answers, and the clock runs until every job is finished (succ
 failed or cancelled), read from the jobs table. Target (issue 7): 50 jobs/s or more.
 
 Besides jobs/s it prints what each job cost: the run (started -> finished, from the jobs
-table) and the CPU time of the worker's processes (main + pool) and of the web process per
-job, with the load average, since the machine is shared.
+table) and the CPU time per job of the worker's processes (main + pool), of the web process
+and of the PostgreSQL backends serving both (stack.BackendCpu: read from /proc, nothing
+signalled), and this load generator's own CPU while it submits, with the load average,
+since the machine is shared.
 
 --queued-first  submits every job while the worker is paused (Stack.pause: SIGSTOP to its
                 process group), then lets it go on: jobs/s of the workers alone, from the
@@ -32,6 +34,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,7 +44,7 @@ import psutil
 
 from benchmarks import data
 from benchmarks.engine import machine
-from benchmarks.stack import REDIS, Stack, wait_for
+from benchmarks.stack import REDIS, BackendCpu, Stack, wait_for
 
 FINISHED = "('succeeded', 'failed', 'cancelled')"
 
@@ -94,22 +97,31 @@ def main(argv: list[str] | None = None) -> int:
             stack.pause(worker)
         body = {"dataset_id": dataset["id"], "config_id": config["id"]}
 
-        def submit(_: int) -> float:
-            with httpx.Client(base_url=base, headers=stack.headers(), timeout=120) as own:
-                started = time.perf_counter()
-                own.post("/api/jobs", json=body).raise_for_status()
-                return time.perf_counter() - started
+        # One keep-alive client per submitting thread: a client built per request cost this process
+        # ~29 ms of CPU a job (more than a job's run), on the same two cores as what is measured.
+        clients: dict[int, httpx.Client] = {}
 
-        web_before, worker_before = cpu_seconds(stack.web.pid), cpu_seconds(worker.pid)
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.clients) as pool:
-            latencies = list(pool.map(submit, range(args.jobs)))
-        submitted = time.perf_counter() - started
-        web_cpu = sum(cpu_seconds(stack.web.pid)) - sum(web_before)
-        if args.queued_first:
-            stack.resume(worker)
-        wait_for(stack, f"SELECT count(*) FROM jobs WHERE status IN {FINISHED}", args.jobs, timeout=3600, every=0.2)
-        elapsed = time.perf_counter() - started
+        def submit(_: int) -> float:
+            own = clients.get(threading.get_ident())
+            if own is None:
+                own = clients[threading.get_ident()] = httpx.Client(base_url=base, headers=stack.headers(), timeout=120)
+            started = time.perf_counter()
+            own.post("/api/jobs", json=body).raise_for_status()
+            return time.perf_counter() - started
+
+        with BackendCpu(stack) as database:
+            web_before, worker_before = cpu_seconds(stack.web.pid), cpu_seconds(worker.pid)
+            started, client_before = time.perf_counter(), time.process_time()
+            with ThreadPoolExecutor(max_workers=args.clients) as pool:
+                latencies = list(pool.map(submit, range(args.jobs)))
+            submitted, client_cpu = time.perf_counter() - started, time.process_time() - client_before
+            for own in clients.values():
+                own.close()
+            web_cpu = sum(cpu_seconds(stack.web.pid)) - sum(web_before)
+            if args.queued_first:
+                stack.resume(worker)
+            wait_for(stack, f"SELECT count(*) FROM jobs WHERE status IN {FINISHED}", args.jobs, timeout=3600, every=0.2)
+            elapsed = time.perf_counter() - started
         worker_after = cpu_seconds(worker.pid)
         main_cpu, pool_cpu = (after - before for after, before in zip(worker_after, worker_before, strict=True))
         load_end = os.getloadavg()[0]
@@ -122,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         in_process = _in_process(stack, dataset["id"], args.in_process, extra) if args.in_process else None
     took = float(span) if args.queued_first else elapsed
     rate = args.jobs / took
-    spent = {"main": main_cpu, "pool": pool_cpu, "web": web_cpu}
+    spent = {"main": main_cpu, "pool": pool_cpu, "web": web_cpu, "database": database.seconds, "client": client_cpu,
+             "database_system": database.system}
     per_job = {name: seconds / args.jobs * 1000 for name, seconds in spent.items()}
     formats = "CSV, Parquet" + ("" if args.xlsx_max_rows == 0 else " and xlsx" if args.xlsx_with_job else " (xlsx on request)")
     queued = "; all queued before the worker went on" if args.queued_first else ""
@@ -130,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{args.jobs:,} jobs of 1,000 rows ({len(data.STEPS)} steps; {formats} outputs), {args.concurrency} worker "
         f"processes, {args.clients} submitting clients{queued}\n"
         "| jobs | submitted in s | submit p50 ms | all finished in s | jobs/s | run p50 s | submit→finish p50 s "
-        "| worker CPU ms/job (main + pool) | web CPU ms/job | load at end | outcome | target |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+        "| worker CPU ms/job (main + pool) | web CPU ms/job | PostgreSQL CPU ms/job (of it system) | client CPU ms/job | load at end | outcome | target |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
         f"| {args.jobs:,} | {submitted:.1f} | {statistics.median(latencies) * 1000:.0f} | {took:.1f} | {rate:.1f} "
         f"| {float(run_p50):.3f} | {float(wait_p50):.1f} "
-        f"| {per_job['main'] + per_job['pool']:.0f} ({per_job['main']:.0f} + {per_job['pool']:.0f}) "
-        f"| {per_job['web']:.1f} "
+        f"| {per_job['main'] + per_job['pool']:.0f} ({per_job['main']:.1f} + {per_job['pool']:.1f}) "
+        f"| {per_job['web']:.1f} | {per_job['database']:.1f} ({per_job['database_system']:.1f}; {database.backends} backends) | {per_job['client']:.1f} "
         f"| {load_end:.1f} | {', '.join(f'{k} {v}' for k, v in sorted(outcome.items()))} "
         f"| 50 jobs/s ({'met' if rate >= 50 else 'MISSED'}) |"
     )
