@@ -1,6 +1,6 @@
 """The cleaning engine against a naive pandas script and pyarrow's CSV read+write floor, side by side.
 
-    .venv/bin/python -m benchmarks engine [--sizes 100k,1m,5m] [--repeat N] [--keep]
+    .venv/bin/python -m benchmarks engine [--sizes 100k,1m,5m] [--repeat N] [--keep] [--thp]
 
 For each size a seeded file (benchmarks/data.py, cached) goes through the realistic config
 (data.STEPS). Each contender runs in a child process of its own, so its peak RSS (VmHWM) is
@@ -12,6 +12,8 @@ its own; with --repeat the runs are interleaved and each contender's fastest run
            drop_duplicates, fillna, str.strip, str.lower, to_numeric/to_datetime, a filter, to_csv
   pyarrow  pyarrow.csv read + write of the same file: the I/O floor (no cleaning, all rows)
 
+Every child runs with the worker's process settings (transparent huge pages off,
+worker/hugepages.py), the floor and the naive script alike; `--thp` leaves the kernel's default.
 "work" is the contender's own time (after imports, which a worker process pays once);
 "wall" is the child's whole life. The engine's and the naive script's outputs are read back
 and reduced to one checksum each (numbers compared as numbers, yes/true as booleans), which
@@ -131,8 +133,11 @@ def child(name: str, source: Path, target: Path) -> None:
     import pyarrow.csv  # noqa: F401
     from loguru import logger
 
+    from worker import hugepages
     from worker.cleaning import engine, reading, writing  # noqa: F401
 
+    if os.environ.get("BENCH_THP") != "on":
+        hugepages.disable()  # as the worker does (worker/celery_app.py), for every contender alike
     logger.remove()
     start, cpu = time.perf_counter(), time.process_time()
     rows = CONTENDERS[name](source, target)
@@ -289,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--outputs", action="store_true", help="also time the engine path with every output format (CSV, Parquet, xlsx)"
     )
+    parser.add_argument(
+        "--thp", action="store_true", help="leave transparent huge pages on in the children (the worker turns them off)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("NAME", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
     parser.add_argument("--checksum", nargs="+", metavar="CSV", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -299,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([checksum(Path(p)) for p in args.checksum]))  # noqa: T201
         return 0
     sizes = [data.parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    print(machine())  # noqa: T201
+    if args.thp:
+        os.environ["BENCH_THP"] = "on"  # the children inherit it
+    print(machine() + (" · transparent huge pages as the kernel has them" if args.thp else " · transparent huge pages off"))  # noqa: T201
     results = {}
     for rows in sizes:
         results[rows] = run_size(rows, args.repeat, args.keep, ("outputs",) if args.outputs else ())

@@ -1,8 +1,8 @@
 """The worker's Celery app (`celery -A worker.celery_app worker`): the shared client app plus the tasks.
 
 Worker-only hooks live here: Celery's logging goes to loguru, every forked pool process
-gets its own database connections, and the task events Flower shows are published in batches
-(EventBatchingConsumer).
+gets its own database connections, the task events Flower shows are published in batches
+(EventBatchingConsumer), and transparent huge pages are off (worker/hugepages.py).
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import time
 from typing import Any
 
 from celery.signals import setup_logging as celery_setup_logging
-from celery.worker.consumer import Consumer
 from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.worker.consumer import Consumer
 from loguru import logger
 
 from console.core.db import get_engine, init_engine
 from console.core.logging import setup_logging
 from console.core.queue import MAKE_OUTPUT, PROCESS_JOB, configure_celery
 from console.core.settings import get_settings
+from worker import hugepages
 
 # Task events (received, started, succeeded...) wait this long in the worker before they are published
 # together; Flower shows them that much later.
@@ -65,6 +66,8 @@ settings = get_settings()
 app = configure_celery(settings)
 app.conf.worker_consumer = f"{__name__}:EventBatchingConsumer"
 init_engine(settings)
+if not settings.WORKER_TRANSPARENT_HUGEPAGES:
+    hugepages.disable()  # before the pool is forked: its processes inherit it
 
 import worker.tasks  # noqa: E402,F401  (registers the tasks on `app`)
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Memory one job may use; a file whose in-memory cleaning would not fit is cleaned on the
     # low-memory path (columns on disk, same results).
     WORKER_MEMORY_BUDGET_MB: int = Field(default=1024, ge=256)
+    # Leave the kernel's transparent huge pages on in worker processes (off by default: see worker/hugepages.py).
+    WORKER_TRANSPARENT_HUGEPAGES: bool = False
     # Web processes `serve` starts (uvicorn workers); each keeps its own database pool.
     WEB_WORKERS: int = Field(default=2, ge=1, le=64)
 
