@@ -465,7 +465,8 @@ def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) 
             return "cancel"
         logger.warning("lease lost before the result was written; result discarded")
         return "skipped"
-    session.execute(insert(JobOutput), [{"job_id": job_id, "format": fmt, "file_id": id_} for fmt, id_ in stored.items()])
+    rows = [{"job_id": job_id, "format": fmt, "file_id": id_} for fmt, id_ in stored.items()]
+    session.execute(insert(JobOutput.__table__), rows)  # Core: the ORM's bulk INSERT path costs more CPU
     return S.SUCCEEDED.value
 
 

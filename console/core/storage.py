@@ -110,8 +110,10 @@ def store_small(
         }
         for (filename, content_type, data), chunks in zip(files, packed, strict=True)
     ]
-    statement = insert(StoredFile).returning(StoredFile.id, sort_by_parameter_order=True)
-    ids = list(session.scalars(statement, rows))
+    # Core, on the table: the ORM's bulk INSERT path costs more CPU than the statement itself here.
+    table = StoredFile.__table__
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids = list(session.execute(statement, rows).scalars())
     numbered = (
         (file_id, seq, data, compressed)
         for file_id, chunks in zip(ids, packed, strict=True)
