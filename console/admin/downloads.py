@@ -10,16 +10,12 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from console.core import storage
+from console.core import outputs, storage
 from console.core.db import session_scope
 from worker.cleaning.formulas import neutralize, neutralize_csv
 from worker.cleaning.sniff import text_lines
 
-MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "parquet": "application/vnd.apache.parquet",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
+MEDIA_TYPES = outputs.MEDIA_TYPES
 FLUSH_CHARS = 256 * 1024
 
 

@@ -22,11 +22,6 @@ from console.validation import check_steps_for_dataset, validated_steps
 from worker.cleaning.formulas import neutralize_csv
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-OUTPUT_MEDIA_TYPES = (
-    "text/csv",
-    "application/vnd.apache.parquet",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-)
 
 
 # The two hot calls (issue 7) are async endpoints that run all their database work in one trip to
@@ -114,7 +109,7 @@ def _read_job(session: Session, caller: TokenHolder, job_id: int) -> JobPublic:
     "/{job_id}/output",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {media: {} for media in OUTPUT_MEDIA_TYPES}},
+        200: {"content": {media.split(";")[0]: {} for media in outputs.MEDIA_TYPES.values()}},
         202: {"description": "an xlsx made on first request is being made: ask again after `Retry-After` seconds"},
     },
 )
@@ -137,7 +132,7 @@ def download_output(
     chunks = _stream_file(stored.id)
     if neutralize and format == OutputFormat.CSV:
         chunks = neutralize_csv(chunks)
-    media_type = "text/csv; charset=utf-8" if format == OutputFormat.CSV else stored.content_type
+    media_type = outputs.MEDIA_TYPES[format.value]
     headers = {"Content-Disposition": f'attachment; filename="job-{job.id}-cleaned.{format.value}"'}
     return StreamingResponse(chunks, media_type=media_type, headers=headers)
 

@@ -18,6 +18,15 @@ from console.core import queue
 from console.core.errors import InvalidTransition, Unavailable
 from console.core.models import Job, JobOutput, JobStatus
 
+# Every download format: the label people see, and the media type a download is sent with
+# (the API, the workspace and the admin all take theirs from here).
+FORMATS: dict[str, tuple[str, str]] = {
+    "csv": ("CSV", "text/csv; charset=utf-8"),
+    "parquet": ("Parquet", "application/vnd.apache.parquet"),
+    "xlsx": ("Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}
+MEDIA_TYPES = {fmt: media for fmt, (_, media) in FORMATS.items()}
+
 # Seconds a client is told to wait before asking again for a file being made.
 RETRY_AFTER = 2
 # One request to make a file per this many seconds, however many clients ask meanwhile: a worker

@@ -33,11 +33,7 @@ class Download:
         return f"job-{job_id}-cleaned.{self.format}"
 
 
-LABELS = {
-    OutputFormat.CSV.value: ("CSV", "text/csv; charset=utf-8"),
-    OutputFormat.PARQUET.value: ("Parquet", "application/vnd.apache.parquet"),
-    OutputFormat.XLSX.value: ("Excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-}
+LABELS = outputs.FORMATS  # format -> (label, media type)
 
 
 def downloads_of(session: Session, job: Job) -> list[Download]:
