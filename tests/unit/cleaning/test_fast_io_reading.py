@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import io
 import string
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +23,7 @@ from hypothesis import strategies as st
 from worker.cleaning import arrow_csv, reading, sniff
 
 from .strategies import PROPERTY
+from .test_arrow_csv import pandas_text
 
 NUMBERS = st.one_of(
     st.integers(-(2**65), 2**65).map(str),
@@ -97,15 +96,6 @@ def test_columns_that_look_alike_at_first(values: list[str]) -> None:
 def test_each_ascii_character_around_numbers(char: str) -> None:
     assert_same_as_long_way([f"{char}12", "3", f"4{char}", None])
     assert_same_as_long_way(["2024-01-01", f"2024-01-0{char}"])
-
-
-def pandas_text(data: bytes, delimiter: str) -> pd.DataFrame | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return pd.read_csv(io.BytesIO(data), sep=delimiter, dtype=str, index_col=False)
-        except Exception:  # noqa: BLE001 - any refusal counts: the comparison is for files both read
-            return None
 
 
 @st.composite
