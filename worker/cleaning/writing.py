@@ -67,8 +67,20 @@ def csv_cells(df: pd.DataFrame, formats: dict[str, str] | None = None) -> list[l
 def pandas_cells(df: pd.DataFrame) -> list[list[str | None]]:
     """The reference for csv_cells (``df`` formatted, not empty): pandas writes the CSV, csv reads it back."""
     text = df.to_csv(index=False, header=False, na_rep="", lineterminator="\n")
+    # pandas leaves a cell's bare "\r" unquoted (only "\n" ends its records), which csv would read
+    # as a line break: it stands in as a character the text lacks while the records are split.
+    stand_in = _absent_character(text) if "\r" in text else None
+    if stand_in is not None:
+        text = text.replace("\r", stand_in)
     records = list(csv.reader(io.StringIO(text, newline="")))
+    if stand_in is not None:
+        records = [[value.replace(stand_in, "\r") for value in record] for record in records]
     missing = df.isna().to_numpy()
     return [
         [None if missing[i, j] else value for j, value in enumerate(record)] for i, record in enumerate(records)
     ]
+
+
+def _absent_character(text: str) -> str:
+    """A private-use character that does not occur in ``text``."""
+    return next(char for char in map(chr, range(0xE000, 0xF900)) if char not in text)

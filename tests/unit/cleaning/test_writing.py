@@ -53,6 +53,16 @@ def test_frame_preview_keeps_empty_text_apart_from_missing() -> None:
     assert len(frame_preview(FRAME, 10)["rows"]) == 4
 
 
+def test_frame_preview_keeps_a_bare_carriage_return_inside_its_cell() -> None:
+    # One column takes pandas' route (pandas_cells), which reads pandas' CSV back; pandas leaves
+    # a "\r" unquoted, so the preview once split the row there (and the job failed on an IndexError).
+    text = pd.Series(["x\ry", "z", "q\r\nw", None, "\ue000"], dtype="str")
+    expected = [["x\ry"], ["z"], ["q\r\nw"], [None], ["\ue000"]]
+    assert frame_preview(pd.DataFrame({"a": text}), 10)["rows"] == expected
+    two = frame_preview(pd.DataFrame({"a": text, "n": pd.array([1, 2, 3, 4, 5], dtype="Int64")}), 10)["rows"]
+    assert two == [[*row, str(n)] for row, n in zip(expected, range(1, 6), strict=True)]
+
+
 def test_frame_preview_of_empty_frames() -> None:
     assert frame_preview(FRAME.iloc[:0], 5) == {"columns": ["name", "n", "x", "ok", "d"], "rows": []}
     assert frame_preview(pd.DataFrame(index=range(2)), 5) == {"columns": [], "rows": [[], []]}
