@@ -92,7 +92,6 @@ class Publishes:
             for payload in list(self.payloads)
         )
 
-
     def __enter__(self) -> Publishes:
         self._thread = self._pubsub.run_in_thread(sleep_time=0.05, daemon=True)
         return self
