@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from console.core import outputs, storage
 from console.core.db import session_scope
-from worker.cleaning.formulas import neutralize, neutralize_csv
+from worker.cleaning.formulas import neutralize, neutralize_csv, write_record
 from worker.cleaning.sniff import text_lines
 
 MEDIA_TYPES = outputs.MEDIA_TYPES
@@ -36,7 +36,7 @@ def neutralized_csv(chunks: Iterable[bytes], encoding: str = "utf-8", delimiter:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for record in csv.reader(text_lines(chunks, encoding), delimiter=delimiter, strict=False):
-        writer.writerow([neutralize(cell) for cell in record])
+        write_record(writer, out, [neutralize(cell) for cell in record])
         if out.tell() >= FLUSH_CHARS:
             yield out.getvalue().encode("utf-8")
             out.seek(0)

@@ -151,3 +151,22 @@ def test_more_rows_than_the_xlsx_limit_gives_no_xlsx_and_409_with_the_reason(cli
         f"({EXCEL_MAX_ROWS:,} under the header)"
     )
     assert parquet.status_code == 200
+
+
+def test_a_carriage_return_inside_a_cell_survives_the_job_and_every_csv_download(client, worker) -> None:  # type: ignore[no-untyped-def]
+    # A quoted "\r" in the upload stays inside its cell; pandas would write it back bare and a
+    # reader would split the row there.
+    account = make_account()
+    data = b'id,note\n1,"one\rtwo"\n2,plain\n3,"=x\r"\n'
+    dataset = upload(client, account.headers, data, "cr.csv")
+    config = create_config(client, account.headers, [{"op": "trim_whitespace", "columns": ["note"]}], "trim")
+    job = wait_for_job(client, account.headers, submit(client, account.headers, dataset["id"], config["id"])["id"])
+    assert job["status"] == "succeeded", job
+    expected = [["id", "note"], ["1", "one\rtwo"], ["2", "plain"], ["3", "=x"]]  # trim took the last "\r"
+
+    raw = client.get(f"/api/jobs/{job['id']}/output", headers=account.headers)
+    neutral = client.get(f"/api/jobs/{job['id']}/output?neutralize=true", headers=account.headers)
+
+    assert list(csv.reader(io.StringIO(raw.content.decode("utf-8"), newline=""))) == expected
+    assert list(csv.reader(io.StringIO(neutral.content.decode("utf-8"), newline=""))) == [*expected[:3], ["3", "'=x"]]
+    assert client.get(f"/api/jobs/{job['id']}/preview", headers=account.headers).json()["rows"][0] == ["1", "one\rtwo"]

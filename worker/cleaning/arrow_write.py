@@ -1,6 +1,7 @@
 """Write a frame as CSV with pyarrow's kernels, byte for byte as pandas' ``to_csv`` writes it.
 
-pandas' writer (``to_csv(index=False, na_rep="", lineterminator="\\n")``) stays the reference.
+pandas' writer (``to_csv(index=False, na_rep="", lineterminator="\\n")``) stays the reference,
+with one change (writing.pandas_csv_text): a cell holding a carriage return is quoted.
 Each column is rendered to text by vectorised kernels (integers and booleans as pandas spells
 them, floats as Python's ``repr``, dates-only columns as ``YYYY-MM-DD``, whole-second
 datetimes as ``YYYY-MM-DD HH:MM:SS``), text is quoted where Python's csv module quotes it,
@@ -37,14 +38,16 @@ _YEAR_1000, _YEAR_10000 = np.datetime64("1000-01-01"), np.datetime64("10000-01-0
 
 
 def _quote_triggers() -> str:
-    """The characters that make Python's csv module (as pandas drives it) quote a field."""
+    """The characters that make Python's csv module (as pandas drives it) quote a field, and the
+    carriage return, which it leaves bare but every CSV reader takes for a line end (the
+    reference, writing.pandas_csv_text, quotes it too)."""
     found = ""
     for ch in ',"\n\r\t ;|':
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow([f"a{ch}b", "x"])
         if out.getvalue().startswith('"'):
             found += ch
-    return found
+    return found if "\r" in found else found + "\r"
 
 
 _TRIGGERS = _quote_triggers()
@@ -55,9 +58,18 @@ Renderer = Callable[[pd.Series], pa.Array]
 
 
 def header_line(df: pd.DataFrame) -> str:
+    """The column names as csv writes them; with a carriage return in one, each name quoted by
+    csv's rule (a comma, quote or line feed) or for that carriage return."""
+    names = [str(c) for c in df.columns]
+    if any("\r" in name for name in names):
+        return ",".join(_quoted(name) if any(ch in name for ch in ',"\n\r') else name for name in names) + "\n"
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([str(c) for c in df.columns])
+    csv.writer(out, lineterminator="\n").writerow(names)
     return out.getvalue()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def render(df: pd.DataFrame) -> list[Renderer] | None:

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .sniff import text_lines
 
@@ -28,13 +29,24 @@ def neutralize(cell: str) -> str:
     return "'" + cell if looks_like_formula(cell) else cell
 
 
+def write_record(writer: Any, buffer: io.StringIO, cells: list[str]) -> None:
+    """One comma-separated record into ``buffer`` as ``writer`` (csv, "\\n" line ends) writes it,
+    except that a cell holding a carriage return is quoted too: csv leaves it bare, and a reader
+    then ends the row there (the worker's CSV quotes it, see arrow_write)."""
+    if not any("\r" in cell for cell in cells):
+        writer.writerow(cells)
+        return
+    quoted = ('"' + cell.replace('"', '""') + '"' if any(ch in cell for ch in ',"\n\r') else cell for cell in cells)
+    buffer.write(",".join(quoted) + "\n")
+
+
 def neutralize_csv(chunks: Iterable[bytes], encoding: str = "utf-8") -> Iterator[bytes]:
     """The CSV in ``chunks`` (comma-separated, as the worker writes it) with every cell neutralised,
     re-encoded as UTF-8 with "\\n" line ends; one row at a time, so memory stays at one block."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in csv.reader(text_lines(chunks, encoding)):
-        writer.writerow([neutralize(cell) for cell in row])
+        write_record(writer, buffer, [neutralize(cell) for cell in row])
         if buffer.tell() >= _FLUSH_CHARS:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)

@@ -26,8 +26,8 @@ def write_csv(
     """UTF-8, comma-separated, "\\n" line ends, no index; a missing cell is an empty field.
 
     Datetime columns are written in their ``formats`` (``Report.date_formats``), else ISO 8601.
-    The bytes are pandas' ``to_csv``'s; pyarrow's kernels write them when they can (see
-    arrow_write). ``on_progress("write", rows_done, rows)`` is called as blocks of rows are written.
+    The bytes are pandas' ``to_csv``'s, but for a cell holding a carriage return, which is quoted
+    (pandas_csv_text); pyarrow's kernels write them when they can (see arrow_write). ``on_progress("write", rows_done, rows)`` is called as blocks of rows are written.
     """
     df = dates.formatted(df, formats)
     columns = arrow_write.columns_of(df)
@@ -43,8 +43,51 @@ def write_csv(
 
 
 def pandas_csv(df: pd.DataFrame, path: str | Path) -> None:
-    """The reference writer: what write_csv's output must equal byte for byte."""
-    df.to_csv(path, index=False, na_rep="", encoding="utf-8", lineterminator="\n")
+    """The reference writer: what write_csv's output must equal byte for byte (pandas_csv_text)."""
+    if _carriage_return_stand_in(df) is None:
+        df.to_csv(path, index=False, na_rep="", encoding="utf-8", lineterminator="\n")  # streamed
+        return
+    Path(path).write_bytes(pandas_csv_text(df).encode("utf-8"))
+
+
+def pandas_csv_text(df: pd.DataFrame, *, header: bool = True) -> str:
+    """pandas' ``to_csv(index=False, na_rep="", lineterminator="\n")``, except that a text cell (or
+    column name) holding a carriage return is quoted. pandas leaves a bare "\r" unquoted (Python's
+    csv module quotes only the line terminator's characters), and every CSV reader, pandas'
+    included, then ends the row there. Such a "\r" is written as "\n" plus a character the
+    text lacks, which the csv module quotes, and turned back into "\r" after."""
+    stand_in = _carriage_return_stand_in(df)
+    if stand_in is None:
+        return df.to_csv(index=False, header=header, na_rep="", lineterminator="\n")
+    marked = df.copy(deep=False)
+    for name, column in df.items():
+        if _is_text(column):
+            marked[name] = column.map(lambda v: v.replace("\r", "\n" + stand_in) if isinstance(v, str) else v)
+    marked.columns = [str(n).replace("\r", "\n" + stand_in) if isinstance(n, str) else n for n in df.columns]
+    text = marked.to_csv(index=False, header=header, na_rep="", lineterminator="\n")
+    return text.replace("\n" + stand_in, "\r")
+
+
+def _carriage_return_stand_in(df: pd.DataFrame) -> str | None:
+    """None when no text cell or column name holds "\r"; else a private-use character none holds."""
+    texts = [column for _, column in df.items() if _is_text(column)]
+    names = [n for n in df.columns if isinstance(n, str)]
+    if not any(_holds(column, "\r") for column in texts) and not any("\r" in n for n in names):
+        return None
+    for stand_in in map(chr, range(0xE000, 0xF900)):
+        if not any(_holds(column, stand_in) for column in texts) and not any(stand_in in n for n in names):
+            return stand_in
+    raise ValueError("no private-use character is free to stand in for carriage returns")
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
+def _holds(column: pd.Series, char: str) -> bool:
+    if isinstance(column.dtype, pd.StringDtype):
+        return bool(column.str.contains(char, regex=False).fillna(False).any())
+    return any(isinstance(v, str) and char in v for v in column)
 
 
 def frame_preview(df: pd.DataFrame, limit: int, formats: dict[str, str] | None = None) -> dict[str, Any]:
@@ -66,21 +109,10 @@ def csv_cells(df: pd.DataFrame, formats: dict[str, str] | None = None) -> list[l
 
 def pandas_cells(df: pd.DataFrame) -> list[list[str | None]]:
     """The reference for csv_cells (``df`` formatted, not empty): pandas writes the CSV, csv reads it back."""
-    text = df.to_csv(index=False, header=False, na_rep="", lineterminator="\n")
-    # pandas leaves a cell's bare "\r" unquoted (only "\n" ends its records), which csv would read
-    # as a line break: it stands in as a character the text lacks while the records are split.
-    stand_in = _absent_character(text) if "\r" in text else None
-    if stand_in is not None:
-        text = text.replace("\r", stand_in)
+    text = pandas_csv_text(df, header=False)
     records = list(csv.reader(io.StringIO(text, newline="")))
-    if stand_in is not None:
-        records = [[value.replace(stand_in, "\r") for value in record] for record in records]
     missing = df.isna().to_numpy()
     return [
         [None if missing[i, j] else value for j, value in enumerate(record)] for i, record in enumerate(records)
     ]
 
-
-def _absent_character(text: str) -> str:
-    """A private-use character that does not occur in ``text``."""
-    return next(char for char in map(chr, range(0xE000, 0xF900)) if char not in text)

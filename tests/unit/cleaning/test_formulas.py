@@ -57,3 +57,14 @@ def test_neutralize_csv_yields_blocks_not_the_whole_file() -> None:
     assert len(blocks) > 3
     assert max(len(b) for b in blocks) < 70_000
     assert b"".join(blocks) == b"a\n" + b"'=x\n" * 100_000
+
+
+def test_neutralize_csv_keeps_a_carriage_return_inside_its_quoted_cell() -> None:
+    # As the worker writes it: a cell holding "\r" quoted (csv alone would write it bare, and a
+    # reader would end the row there).
+    data = b'a,b\n"x\ry",1\n"\r=x","q\r\nw"\nplain,"c,d"\n'
+    out = b"".join(neutralize_csv(iter([data[i : i + 5] for i in range(0, len(data), 5)]))).decode("utf-8")
+    assert out == 'a,b\n"x\ry",1\n"\'\r=x","q\r\nw"\nplain,"c,d"\n'
+    assert list(csv.reader(io.StringIO(out, newline=""))) == [
+        ["a", "b"], ["x\ry", "1"], ["'\r=x", "q\r\nw"], ["plain", "c,d"]
+    ]

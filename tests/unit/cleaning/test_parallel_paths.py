@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from worker.cleaning import arrow_write, ops_common
-from worker.cleaning.writing import pandas_csv
+from worker.cleaning.writing import pandas_csv, pandas_csv_text
 
 from .strategies import PROPERTY, frames
 from .test_arrow_write import TRICKY_TEXT, wide_frames
@@ -81,9 +81,7 @@ def test_blocks_rendered_in_threads_are_written_in_order(df: pd.DataFrame, block
         assert renderers is not None
         out, calls = io.BytesIO(), []
         arrow_write.write(df, out, renderers, block_rows=block_rows, on_rows=lambda d, t: calls.append((d, t)))
-    reference = io.StringIO()
-    df.to_csv(reference, index=False, na_rep="", lineterminator="\n")
-    assert out.getvalue() == reference.getvalue().encode("utf-8")
+    assert out.getvalue() == pandas_csv_text(df).encode("utf-8")
     done = [d for d, _ in calls]
     assert done == sorted(done) and (not df.empty) == bool(calls)
     assert all(t == len(df) for _, t in calls) and (not calls or done[-1] == len(df))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from worker.cleaning.report import Report, StepReport, json_safe
-from worker.cleaning.writing import frame_preview, write_csv
+from worker.cleaning.writing import frame_preview, pandas_csv, write_csv
 
 FRAME = pd.DataFrame(
     {
@@ -61,6 +64,27 @@ def test_frame_preview_keeps_a_bare_carriage_return_inside_its_cell() -> None:
     assert frame_preview(pd.DataFrame({"a": text}), 10)["rows"] == expected
     two = frame_preview(pd.DataFrame({"a": text, "n": pd.array([1, 2, 3, 4, 5], dtype="Int64")}), 10)["rows"]
     assert two == [[*row, str(n)] for row, n in zip(expected, range(1, 6), strict=True)]
+
+
+@pytest.mark.parametrize("names", [["a\rb"], ["a\rb", "n"]], ids=["pandas-route", "arrow-route"])
+def test_a_carriage_return_in_a_cell_or_a_name_is_quoted_and_reads_back(tmp_path: Path, names: list[str]) -> None:
+    # pandas leaves a bare "\r" unquoted, and every CSV reader ends the row there.
+    columns = {
+        "a\rb": pd.Series(["x\ry", "z", "q\r\nw", None, "\r", 'say "\r"'], dtype="str"),
+        "n": pd.array([1, 2, 3, 4, 5, 6], dtype="Int64"),
+    }
+    frame = pd.DataFrame({name: columns[name] for name in names})
+    write_csv(frame, tmp_path / "out.csv")
+    pandas_csv(frame, tmp_path / "reference.csv")
+    written = (tmp_path / "out.csv").read_bytes()
+    assert written == (tmp_path / "reference.csv").read_bytes()
+    assert b'"x\ry"' in written and b'"a\rb"' in written
+    records = list(csv.reader(io.StringIO(written.decode("utf-8"), newline="")))
+    expected = [names] + [["" if v is None else v for v in row] for row in zip(*(
+        [None if pd.isna(v) else str(v) for v in columns[name]] for name in names), strict=True)]
+    assert records == expected
+    back = pd.read_csv(io.BytesIO(written), dtype=str, keep_default_na=False)
+    assert [list(back.columns)] + back.to_numpy().tolist() == expected
 
 
 def test_frame_preview_of_empty_frames() -> None:
