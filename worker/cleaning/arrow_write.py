@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .arrow_bytes import Bytes
+from .formulas import write_record
 
 BLOCK_ROWS = 200_000
 PARALLEL_ROWS = 50_000
@@ -58,18 +59,10 @@ Renderer = Callable[[pd.Series], pa.Array]
 
 
 def header_line(df: pd.DataFrame) -> str:
-    """The column names as csv writes them; with a carriage return in one, each name quoted by
-    csv's rule (a comma, quote or line feed) or for that carriage return."""
-    names = [str(c) for c in df.columns]
-    if any("\r" in name for name in names):
-        return ",".join(_quoted(name) if any(ch in name for ch in ',"\n\r') else name for name in names) + "\n"
+    """The column names as csv writes them, a name holding a carriage return quoted too."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(names)
+    write_record(csv.writer(out, lineterminator="\n"), out, [str(c) for c in df.columns])
     return out.getvalue()
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def render(df: pd.DataFrame) -> list[Renderer] | None:

@@ -47,11 +47,20 @@ def read_format(values: pd.Series) -> str | None:
     return fmt + zone.replace("%", "%%")
 
 
+# Steps that change no column's name or dtype (row steps; text steps touch only text columns): the
+# formats after them are the ones before, with no look at the columns.
+KEEP_TYPES_AND_NAMES = frozenset(
+    {"drop_duplicates", "drop_missing", "filter_rows", "sort", "trim_whitespace", "change_case", "regex_replace"}
+)
+
+
 def follow(formats: dict[str, str], step: Any | None, before: pd.DataFrame, after: pd.DataFrame) -> dict[str, str]:
     """The formats after ``step`` turned ``before`` into ``after`` (with ``step`` None, only those
     of columns that are still datetimes are kept)."""
-    formats = dict(formats)
     op = getattr(step, "op", None)
+    if op in KEEP_TYPES_AND_NAMES:
+        return dict(formats)
+    formats = dict(formats)
     if op in ("rename_columns", "normalize_column_names"):
         names = dict(zip((str(c) for c in before.columns), (str(c) for c in after.columns), strict=True))
         formats = {names.get(name, name): fmt for name, fmt in formats.items()}

@@ -30,13 +30,6 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-# Steps that change no column's name or dtype (row steps; text steps touch only text columns):
-# dates.follow would hand back the formats it was given.
-KEEP_TYPES_AND_NAMES = frozenset(
-    {"drop_duplicates", "drop_missing", "filter_rows", "sort", "trim_whitespace", "change_case", "regex_replace"}
-)
-
-
 def run(
     df: pd.DataFrame,
     config: CleaningConfig | dict[str, Any],
@@ -67,8 +60,7 @@ def run(
             raise Cancelled(f"stopped on request before step {number} of {total}")
         before = df
         df, report = run_step(df, step, number)
-        if step.op not in KEEP_TYPES_AND_NAMES:
-            formats = dates.follow(formats, step, before, df)
+        formats = dates.follow(formats, step, before, df)
         logger.debug("step {}/{} {}", number, total, report.summary)
         reports.append(report)
         if on_step is not None:
