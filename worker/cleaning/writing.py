@@ -44,10 +44,11 @@ def write_csv(
 
 def pandas_csv(df: pd.DataFrame, path: str | Path) -> None:
     """The reference writer: what write_csv's output must equal byte for byte (pandas_csv_text)."""
-    if _carriage_return_stand_in(df) is None:
+    stand_in = _carriage_return_stand_in(df)
+    if stand_in is None:
         df.to_csv(path, index=False, na_rep="", encoding="utf-8", lineterminator="\n")  # streamed
         return
-    Path(path).write_bytes(pandas_csv_text(df).encode("utf-8"))
+    Path(path).write_bytes(_marked_csv_text(df, stand_in, header=True).encode("utf-8"))
 
 
 def pandas_csv_text(df: pd.DataFrame, *, header: bool = True) -> str:
@@ -59,6 +60,12 @@ def pandas_csv_text(df: pd.DataFrame, *, header: bool = True) -> str:
     stand_in = _carriage_return_stand_in(df)
     if stand_in is None:
         return df.to_csv(index=False, header=header, na_rep="", lineterminator="\n")
+    return _marked_csv_text(df, stand_in, header=header)
+
+
+def _marked_csv_text(df: pd.DataFrame, stand_in: str, *, header: bool) -> str:
+    """pandas_csv_text for a frame with a carriage return somewhere: each one written as "\\n" +
+    ``stand_in`` (quoted by csv), then turned back."""
     marked = df.copy(deep=False)
     for name, column in df.items():
         if _is_text(column):
