@@ -10,12 +10,11 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from console.core import outputs, storage
+from console.core import storage
 from console.core.db import session_scope
 from worker.cleaning.formulas import neutralize, neutralize_csv, write_record
 from worker.cleaning.sniff import text_lines
 
-MEDIA_TYPES = outputs.MEDIA_TYPES
 FLUSH_CHARS = 256 * 1024
 
 

@@ -185,7 +185,7 @@ class JobAdmin(ConsoleView, model=Job):
         if kind == "csv":
             body = downloads.neutralized_csv(body)
         headers = {"Content-Disposition": f'attachment; filename="job-{job_id}-cleaned.{kind}"'}
-        return StreamingResponse(body, media_type=downloads.MEDIA_TYPES[kind], headers=headers)
+        return StreamingResponse(body, media_type=outputs.MEDIA_TYPES[kind], headers=headers)
 
     @expose("/start", methods=["POST"])
     async def start(self, request: Request) -> Response:
@@ -267,8 +267,8 @@ def output_formats(session: Session, job: Job) -> list[str]:
 
 
 def output_file_id(session: Session, job_id: int, kind: str) -> int:
-    if kind not in downloads.MEDIA_TYPES:
-        raise HTTPException(status_code=400, detail=f"format: must be one of {', '.join(downloads.MEDIA_TYPES)}")
+    if kind not in outputs.MEDIA_TYPES:
+        raise HTTPException(status_code=400, detail=f"format: must be one of {', '.join(outputs.MEDIA_TYPES)}")
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail=f"Job {job_id} does not exist.")

@@ -33,28 +33,27 @@ class Download:
         return f"job-{job_id}-cleaned.{self.format}"
 
 
-LABELS = outputs.FORMATS  # format -> (label, media type)
 
 
 def downloads_of(session: Session, job: Job) -> list[Download]:
     """The formats this job's result can be downloaded in: its CSV always, others as the worker wrote
     them or makes them on request (file_id 0 until made: the download asks for it)."""
     files = outputs.stored(session, job)
-    return [Download(fmt, *LABELS[fmt], files.get(fmt, 0)) for fmt in outputs.offered(session, job) if fmt in LABELS]
+    return [Download(fmt, *outputs.FORMATS[fmt], files.get(fmt, 0)) for fmt in outputs.offered(session, job) if fmt in outputs.FORMATS]
 
 
 def unavailable(job: Job, available: list[Download]) -> list[dict[str, str]]:
     """Formats a succeeded job has no file in, with the worker's reason (e.g. too many rows for Excel)."""
     notes = (job.report or {}).get("outputs") or {}
     have = {item.format for item in available}
-    return [{"label": LABELS[fmt][0], "reason": str(notes[fmt])} for fmt in LABELS if fmt not in have and fmt in notes]
+    return [{"label": outputs.FORMATS[fmt][0], "reason": str(notes[fmt])} for fmt in outputs.FORMATS if fmt not in have and fmt in notes]
 
 
 def download_for(session: Session, job: Job, fmt: str) -> Download:
     """The job's download in `fmt`; raises outputs.BeingMade once a file made on request was asked for."""
-    if fmt not in LABELS:
+    if fmt not in outputs.FORMATS:
         raise NotFound(f"job {job.id} has no {fmt} download")
-    return Download(fmt, *LABELS[fmt], outputs.file_for(session, job, fmt))
+    return Download(fmt, *outputs.FORMATS[fmt], outputs.file_for(session, job, fmt))
 
 
 def stream(download: Download) -> Iterator[bytes]:

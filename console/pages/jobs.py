@@ -115,7 +115,7 @@ def download(request: Request, job_id: int, fmt: str, session: SessionDep, user:
     try:
         found = downloads.download_for(session, job, fmt)
     except outputs.BeingMade:
-        context = {"job_id": job.id, "label": downloads.LABELS[fmt][0], "retry_after": outputs.RETRY_AFTER}
+        context = {"job_id": job.id, "label": outputs.FORMATS[fmt][0], "retry_after": outputs.RETRY_AFTER}
         response = render(request, "pages/being_made.html", context, user=user, status_code=202)
         response.headers["Retry-After"] = str(outputs.RETRY_AFTER)
         return response
