@@ -256,8 +256,26 @@ def machine() -> str:
     return (
         f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores ({cpu}) · {int(memory) / 2**20:.0f} GiB · "
         f"{platform.python_implementation()} {platform.python_version()} · pandas {pandas.__version__} · "
-        f"pyarrow {pyarrow.__version__} · load average at start {load:.1f}"
+        f"pyarrow {pyarrow.__version__} · load average at start {load:.1f} · "
+        f"reference loop {reference_loop_ms():.0f} ms of CPU"
     )
+
+
+def reference_loop_ms(iterations: int = 2_000_000, tries: int = 3) -> float:
+    """CPU milliseconds of a fixed pure-Python loop, the best of ``tries``: how fast this host is right now.
+
+    The absolute targets (jobs/s, latencies, MB/s) move with the host's speed, which varies between
+    machines of the same kind and within a day by up to 2×; the ratios do not. Printed with every table
+    so figures from different runs can be set side by side.
+    """
+    best = float("inf")
+    for _ in range(tries):
+        started = time.process_time()
+        total = 0
+        for number in range(iterations):
+            total += number
+        best = min(best, time.process_time() - started)
+    return best * 1000
 
 
 def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
