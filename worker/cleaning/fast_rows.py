@@ -15,30 +15,37 @@ import numpy as np
 import pandas as pd
 
 from . import arrow_text
+from .frame_columns import column_array
 
 
 def repeats(values: Any) -> np.ndarray | None:
     """``column.duplicated(keep=False)`` of an integer column whose values span a range no wider
     than a few times its length (by counting them), or None."""
     if isinstance(values, pd.arrays.IntegerArray):
-        missing = values.isna()
-        raw = values.to_numpy(dtype=values.dtype.numpy_dtype, na_value=0)
+        raw, missing = values._data, values._mask  # read only; the mask's cells hold any number
     elif isinstance(values, pd.arrays.NumpyExtensionArray) and values.dtype.kind in "iu":
         raw, missing = values.to_numpy(), None
     else:
         return None
-    present = raw if missing is None else raw[~missing]
-    if len(present) == 0:
+    absent = 0 if missing is None else int(np.count_nonzero(missing))
+    if absent == len(raw):
         return None
-    low, high = int(present.min()), int(present.max())
+    if raw.dtype.itemsize < 8:
+        raw = raw.astype(np.int64)  # so that shifting by the lowest value cannot wrap
+    present = None if not absent else ~missing
+    top = np.iinfo(raw.dtype)
+    low = int(raw.min(initial=top.max, where=present if present is not None else True))
+    high = int(raw.max(initial=top.min, where=present if present is not None else True))
     if high - low > 4 * len(raw):
         return None
-    tally = np.bincount((present - low).astype(np.intp), minlength=high - low + 1)
-    if missing is None:
-        return tally[(raw - low).astype(np.intp)] > 1
-    result = np.zeros(len(raw), dtype=bool)
-    result[~missing] = tally[(present - low).astype(np.intp)] > 1
-    result[missing] = int(np.count_nonzero(missing)) > 1
+    shifted = (raw - raw.dtype.type(low)).astype(np.intp, copy=False)
+    if absent:
+        shifted[missing] = 0  # counted apart: their stored numbers mean nothing
+    tally = np.bincount(shifted, minlength=high - low + 1)
+    tally[0] -= absent
+    result = tally[shifted] > 1
+    if absent:
+        result[missing] = absent > 1
     return result
 
 
@@ -48,7 +55,7 @@ def row_keys(df: pd.DataFrame, names: list[str], positions: np.ndarray) -> list[
     -0.0 == 0.0 as for pandas), or None when a column is of a kind not handled here."""
     columns = []
     for name in names:
-        values = python_values(df[name].array, positions)
+        values = python_values(column_array(df, name), positions)
         if values is None:
             return None
         columns.append(values)

@@ -44,7 +44,13 @@ def cast(df: pd.DataFrame, step: Cast) -> tuple[pd.DataFrame, StepReport]:
 
 def lost_values(column: pd.Series, converted: pd.Series) -> np.ndarray:
     """Where a present value became missing, as a bool array (isna never answers NA)."""
-    return ~np.asarray(column.isna(), dtype=bool) & np.asarray(converted.isna(), dtype=bool)
+    return ~_missing(column) & _missing(converted)
+
+
+def _missing(column: pd.Series) -> np.ndarray:
+    """``column.isna()`` as a bool array, from the column's array (what Series.isna asks) without
+    building a Series."""
+    return np.asarray(column.array.isna(), dtype=bool)
 
 
 def failures(column: pd.Series, target: str, fmt: str | None = None) -> pd.Series:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import StepError
+from . import arrow_text
+from .frame_columns import column_array, column_arrays, frame_of
 from .kinds import type_name
 from .report import StepReport, json_safe
 
@@ -35,9 +38,12 @@ def require_columns(df: pd.DataFrame, op: str, names: Iterable[str]) -> None:
 
 
 def require_type(df: pd.DataFrame, op: str, names: list[str], ok: Callable[[pd.Series], bool], need: str) -> None:
+    """``ok`` (a test of the column's dtype, such as is_numeric: it is given the column's array,
+    which has the Series' dtype) must accept every named column."""
     for name in names:
-        if not ok(df[name]):
-            raise StepError(None, op, f"column {name!r} holds {type_name(df[name])} values; {need}")
+        values = column_array(df, name)
+        if not ok(values):
+            raise StepError(None, op, f"column {name!r} holds {type_name(values)} values; {need}")
 
 
 PARALLEL_ROWS = 50_000
@@ -46,11 +52,11 @@ SPARSE_SHARE = 0.6
 
 
 def take_rows(df: pd.DataFrame, keep: np.ndarray | pd.Series) -> pd.DataFrame:
-    """``df[keep]`` for a bool mask over the rows (a Series must carry ``df``'s own index), with the
-    columns taken by THREADS threads on a large frame (pyarrow's and numpy's takes run outside
-    the GIL): the same frame, in about half the time on two cores. A small frame is taken by
-    ``df.take`` (what ``df[keep]`` ends in, without its checks), and a mask keeping every row
-    costs nothing."""
+    """``df[keep]`` for a bool mask over the rows (a Series must carry ``df``'s own index), each
+    column taken by its array's own kernel (by THREADS threads on a large frame: pyarrow's and
+    numpy's takes run outside the GIL): the same frame, in about half the time of ``df.take``
+    (whose take of an arrow-backed column costs ~90 us of checks on a small frame). A mask
+    keeping every row costs nothing."""
     if isinstance(keep, pd.Series) and not (keep.index is df.index or keep.index.equals(df.index)):
         return df[keep]  # pandas aligns it on the index
     mask = keep.to_numpy(dtype=bool) if isinstance(keep, pd.Series) else np.asarray(keep, dtype=bool)
@@ -59,25 +65,31 @@ def take_rows(df: pd.DataFrame, keep: np.ndarray | pd.Series) -> pd.DataFrame:
     if mask.all() and type(df.index) in (pd.RangeIndex, pd.Index):
         return df.copy(deep=False)  # every row kept: df[keep] holds the same values and index
     positions = np.flatnonzero(mask)
-    if THREADS < 2 or len(df) < PARALLEL_ROWS or len(df.columns) < 2:
-        return df.take(positions)  # what df[keep] does, without its checks (half its time on a small frame)
-    arrays = [df.iloc[:, i].array for i in range(len(df.columns))]  # read here, in one thread
+    arrays = column_arrays(df)
+    if len(df.columns) < 2 or arrays is None:
+        return df.take(positions)  # what df[keep] does, without its checks
     # pyarrow's filter walks the whole mask, its take only the rows kept: take when they are few.
     sparse = len(positions) < SPARSE_SHARE * len(mask)
-    arrow_rows = pa.array(positions) if sparse else pa.array(mask)
     select = pc.take if sparse else pc.filter
+    arrow_rows: list[Any] = []  # made once, by the first arrow-backed column (under the lock)
+    lock = threading.Lock()
+
+    def rows_for_arrow() -> Any:
+        with lock:
+            if not arrow_rows:
+                arrow_rows.append(pa.array(positions) if sparse else pa.array(mask))
+            return arrow_rows[0]
 
     def taken(values: Any) -> Any:
-        if isinstance(values, pd.arrays.NumpyExtensionArray):
-            return values.to_numpy()[positions]
-        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-            return pd.array(select(pa.array(values), arrow_rows), dtype=values.dtype)  # no index array
+        if isinstance(values, np.ndarray):
+            return values[positions]
+        data = arrow_text.chunks(values)
+        if data is not None:
+            return arrow_text.wrap(values, select(data, rows_for_arrow()))
         return values.take(positions)
 
-    with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="rows") as pool:
-        columns = list(pool.map(taken, arrays))
-    out = pd.DataFrame(dict(enumerate(columns)), index=df.index[positions], copy=False)
-    return out.set_axis(df.columns, axis=1)
+    columns = map_columns(taken, arrays, len(df))
+    return frame_of(columns, df.columns, df.index.take(positions)).__finalize__(df)
 
 
 def map_columns(function: Callable[[Any], Any], items: list[Any], rows: int | None = None) -> list[Any]:

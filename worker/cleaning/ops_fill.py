@@ -94,7 +94,8 @@ def fill_changes(before: pd.Series, after: Any) -> int:
     """count_changed(before, after) for a fill, which only sets missing cells: the cells no longer
     missing, when the column kept its dtype (one the shortcut knows); else count_changed."""
     after_values = after.array if isinstance(after, pd.Series) else after
-    if before.dtype != after_values.dtype or before.dtype == object or not _value_typed(before.array):
+    # The arrays' dtypes: a numpy column's Series dtype (float64) never equals its array's (NumpyEADtype).
+    if before.array.dtype != after_values.dtype or before.dtype == object or not _value_typed(before.array):
         return count_changed(before, after if isinstance(after, pd.Series) else pd.Series(after, index=before.index))
     return int(np.count_nonzero(before.array.isna())) - int(np.count_nonzero(after_values.isna()))
 

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import fast_rows, re2
+from . import fast_rows, re2, row_codes
 from .errors import StepError
-from .kinds import type_name
+from .frame_columns import column_array
+from .kinds import dtype_kind, type_name
 from .ops_common import as_mask, count, make_report, names_text, require_columns, show, take_rows
 from .report import StepReport
 from .step_models import DropDuplicates, DropMissing, FilterRows, Sort
@@ -52,8 +53,8 @@ def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndar
     if len(df) == 0 or len(df) < PRESCREEN_ROWS or len(names) < 2 or not df.columns.is_unique:
         return df.duplicated(subset=subset, keep=keep).to_numpy()
     candidates: np.ndarray | None = None
-    for name in sorted(names, key=lambda n: CHEAP_FIRST[type_name(df[n])])[:3]:
-        repeats = _repeats(df[name])
+    for name in sorted(names, key=lambda n: CHEAP_FIRST[dtype_kind(column_array(df, n).dtype)])[:3]:
+        repeats = _repeats(df, name)
         candidates = repeats if candidates is None else candidates & repeats
         if candidates.mean() <= 0.5:
             break
@@ -62,8 +63,8 @@ def duplicated(df: pd.DataFrame, subset: list[str] | None, keep: Any) -> np.ndar
         return df.duplicated(subset=subset, keep=keep).to_numpy()
     positions = np.flatnonzero(candidates)
     result = np.zeros(len(df), dtype=bool)
-    # take_rows(df, candidates) is df.iloc[positions], its columns taken by threads.
-    result[positions[take_rows(df, candidates)[names].duplicated(keep=keep).to_numpy()]] = True
+    arrays = [column_array(df, name) for name in names]
+    result[positions[row_codes.duplicated_at(arrays, positions, keep)]] = True
     return result
 
 
@@ -74,8 +75,10 @@ def small_duplicated(df: pd.DataFrame, names: list[str], keep: Any) -> np.ndarra
     """``duplicated`` for a small frame, by Python tuples of the rows (fast_rows) where they are
     few: the candidates whose value repeats in a number column, else every row. None when
     there are too many or a column is of a kind fast_rows does not handle."""
-    number = next((name for name in names if type_name(df[name]) in ("integer", "float")), None)
-    positions = np.arange(len(df)) if number is None else np.flatnonzero(_repeats(df[number]))
+    number = next((name for name in names if dtype_kind(column_array(df, name).dtype) in ("integer", "float")), None)
+    positions = np.arange(len(df)) if number is None else np.flatnonzero(_repeats(df, number))
+    if len(positions) == 0:
+        return np.zeros(len(df), dtype=bool)  # no value repeats in that column: no row repeats
     if len(positions) > KEYED_ROWS:
         return None
     keys = fast_rows.row_keys(df, names, positions)
@@ -86,9 +89,9 @@ def small_duplicated(df: pd.DataFrame, names: list[str], keep: Any) -> np.ndarra
     return result
 
 
-def _repeats(column: pd.Series) -> np.ndarray:
-    fast = fast_rows.repeats(column.array)
-    return column.duplicated(keep=False).to_numpy() if fast is None else fast
+def _repeats(df: pd.DataFrame, name: str) -> np.ndarray:
+    fast = fast_rows.repeats(column_array(df, name))
+    return df[name].duplicated(keep=False).to_numpy() if fast is None else fast
 
 
 def drop_missing(df: pd.DataFrame, step: DropMissing) -> tuple[pd.DataFrame, StepReport]:
@@ -108,9 +111,11 @@ def filter_rows(df: pd.DataFrame, step: FilterRows) -> tuple[pd.DataFrame, StepR
     """
     require_columns(df, step.op, [step.column])
     column = df[step.column]
-    keep = as_mask(_MATCHERS[step.operator](column, _operand(column, step)))
+    # A missing answer counts as False (as_mask's rule), as a bool array: no Series built.
+    keep = _MATCHERS[step.operator](column, _operand(column, step)).to_numpy(dtype=bool, na_value=False)
     if step.operator in ("in", "not_in") and None in step.value:
-        keep = keep | column.isna() if step.operator == "in" else keep & column.notna()
+        missing = np.asarray(column.isna(), dtype=bool)
+        keep = keep | missing if step.operator == "in" else keep & ~missing
     out = take_rows(df, keep)
     value = "" if step.operator in ("is_null", "not_null") else f" {show(step.value)}"
     summary = (

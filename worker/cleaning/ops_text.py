@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from . import arrow_text, re2
+from .frame_columns import column_array
 from .kinds import is_text, type_name
 from .ops_common import (
     as_mask,
@@ -31,7 +32,8 @@ def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFram
     """Strip leading/trailing whitespace; a cell left empty becomes missing."""
     names = text_columns(df, step.op, step.columns)
     out = df.copy(deep=False)
-    results = map_columns(_trim_column, [df[name] for name in names], len(df))
+    fast = map_columns(arrow_text.trim, [column_array(df, name) for name in names], len(df))
+    results = [trim_column_pandas(df[name]) if done is None else done for name, done in zip(names, fast, strict=True)]
     cells: dict[str, int] = {}
     for name, (trimmed, changed, _) in zip(names, results, strict=True):
         out[name], cells[str(name)] = trimmed, changed
@@ -42,14 +44,8 @@ def trim_whitespace(df: pd.DataFrame, step: TrimWhitespace) -> tuple[pd.DataFram
     return out, make_report(step.op, df, out, summary, cells, {"became_missing": emptied})
 
 
-def _trim_column(column: pd.Series) -> tuple[Any, int, int]:
-    """The trimmed column (its array, or a Series), the cells changed and how many became missing."""
-    fast = arrow_text.trim(column.array)
-    return fast if fast is not None else trim_column_pandas(column)
-
-
 def trim_column_pandas(column: pd.Series) -> tuple[pd.Series, int, int]:
-    """The reference for _trim_column, by pandas."""
+    """The reference for arrow_text.trim, by pandas."""
     trimmed = _trimmed(column)
     return trimmed, count_changed(column, trimmed), int(trimmed.isna().sum() - column.isna().sum())
 
@@ -65,19 +61,15 @@ def change_case(df: pd.DataFrame, step: ChangeCase) -> tuple[pd.DataFrame, StepR
     out = df.copy(deep=False)
     cells: dict[str, int] = {}
     for name in names:
-        out[name], cells[str(name)] = _recase_column(df[name], step.case)
+        fast = arrow_text.recase(column_array(df, name), step.case)
+        out[name], cells[str(name)] = fast if fast is not None else recase_column_pandas(df[name], step.case)
     summary = f"change_case {names_text(names) or '(no text columns)'} to {step.case}: "
     summary += f"{count(sum(cells.values()), 'cell')} changed"
     return out, make_report(step.op, df, out, summary, cells, {"case": step.case})
 
 
-def _recase_column(column: pd.Series, case: str) -> tuple[Any, int]:
-    fast = arrow_text.recase(column.array, case)
-    return fast if fast is not None else recase_column_pandas(column, case)
-
-
 def recase_column_pandas(column: pd.Series, case: str) -> tuple[pd.Series, int]:
-    """The reference for _recase_column, by pandas."""
+    """The reference for arrow_text.recase, by pandas."""
     changed = getattr(column.str, case)()
     return changed, count_changed(column, changed)
 
