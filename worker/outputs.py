@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from worker import xlsx
-from worker.cleaning import arrow_parquet, writing
+from worker.cleaning import arrow_parquet, arrow_write, writing
 from worker.cleaning.progress import OnProgress
 
 EXCEL_MAX_ROWS = xlsx.MAX_ROWS  # a sheet's 1,048,576 rows less the header
@@ -73,9 +73,10 @@ def write_outputs(
     ``on_progress("write", rows, total)`` as the CSV is written (see cleaning.progress).
     """
     outputs = Outputs()
-    writing.write_csv(df, folder / "output.csv", date_formats, on_progress=on_progress)
+    columns = arrow_write.columns_of(df)  # made once for both writers
+    writing.write_csv(df, folder / "output.csv", date_formats, on_progress=on_progress, columns=columns)
     outputs.add("csv", folder / "output.csv", "written")
-    write_parquet(df, folder / "output.parquet")
+    write_parquet(df, folder / "output.parquet", columns)
     outputs.add("parquet", folder / "output.parquet", "written")
     if len(df) > min(xlsx_max_rows, EXCEL_MAX_ROWS):
         limit = (
@@ -93,14 +94,15 @@ def write_outputs(
     return outputs
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
+def write_parquet(df: pd.DataFrame, path: Path, columns: list[pd.Series] | None = None) -> None:
     """The bytes of ``df.to_parquet(path, index=False, engine="pyarrow")`` (pandas_parquet, the
     reference): on a small frame, pyarrow's table made as pandas makes it (see arrow_parquet) and
-    written in one piece from memory (a file stream writes in many pieces)."""
+    written in one piece from memory (a file stream writes in many pieces). ``columns``: df's
+    columns (arrow_write.columns_of), when the caller has them."""
     if len(df) * max(len(df.columns), 1) > _SMALL_CELLS or df.attrs:
         pandas_parquet(df, path)
         return
-    table = arrow_parquet.pandas_table(df)
+    table = arrow_parquet.pandas_table(df, columns)
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="snappy")
     path.write_bytes(buffer.getbuffer())

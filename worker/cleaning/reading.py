@@ -11,6 +11,8 @@ types are decided with pyarrow's kernels on the text, never through Python objec
 the common columns by one cast of the text as read and a look through its bytes
 (_shortcut), else by the trimmed text and regular expressions (the long path, which
 stays the reference: both give one answer, however far down the deciding value lies).
+A file pyarrow parses is typed from its columns as read (_typed_arrays): a Series is made
+only for each column's result, as _typed_columns would make it from text_columns' Series.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .text_kernels import (
     any_leading_zero,
     cast_or_none,
     has_foreign_byte,
+    head_casts,
     leading_zero,
     try_cast,
 )
@@ -83,9 +86,9 @@ def read_csv(path: str | Path, *, on_progress: OnProgress | None = None) -> Read
         sniffed = sniff(handle.read(SAMPLE_SIZE))
     if sniffed.encoding == "utf-8":
         # pyarrow checks every field is valid UTF-8 as it parses: when it reads the file, that is the check.
-        fast = arrow_csv.text_columns(path, sniffed.delimiter, "utf-8", on_progress=on_progress)
+        fast = arrow_csv.text_arrays(path, sniffed.delimiter, "utf-8", on_progress=on_progress)
         if fast is not None:
-            return _typed_columns(fast, "utf-8", sniffed.delimiter, None, on_progress)
+            return _typed_arrays(*fast, sniffed.delimiter, on_progress)
     encoding = confirm_encoding(path, sniffed.encoding, on_progress)
     frame = _read_text(path, sniffed.delimiter, encoding, on_progress, arrow=encoding != "utf-8")
     return _typed(frame, encoding, sniffed.delimiter, None, on_progress)
@@ -112,12 +115,13 @@ def infer_column(column: pd.Series) -> tuple[pd.Series, str]:
 _FIND_FORMAT = "find"  # the datetime format is not known yet: dates.read_format decides
 
 
-def _infer(column: pd.Series) -> tuple[pd.Series, str, str | None]:
-    """infer_column, plus the datetime format when inferring it proved it (else _FIND_FORMAT)."""
+def _infer(column: pd.Series, *, shortcut: bool = True) -> tuple[pd.Series, str, str | None]:
+    """infer_column, plus the datetime format when inferring it proved it (else _FIND_FORMAT).
+    ``shortcut=False``: the caller has tried _shortcut already (it answered None)."""
     raw = _text_array(column)
     if (raw is not None and raw.null_count == len(raw)) or (raw is None and not column.notna().any()):
         return column, "text", None
-    short = None if raw is None else _shortcut(column)
+    short = None if raw is None or not shortcut else _shortcut(column)
     if short is not None:
         return short
     # pyarrow's kernels (RE2 matching, casts) on the text itself: no copies through Python objects.
@@ -184,7 +188,8 @@ def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
     - boolean: every value is exactly one of the lower-case words (the long path lowers and trims);
     - integer: pyarrow's cast to int64 takes only ``-?digits`` and ``0x`` hex, and rejects spaces:
       with no "x" in the column every value is ``-?digits``, which is an integer, or text when
-      one has a leading zero;
+      one has a leading zero; a head that casts with such a value is text at once (the long path
+      makes text of any column holding a number with a leading zero: numbers or not, dates never);
     - float: the cast to float64 takes only a sign, digits, ".", an exponent, or inf/nan words:
       with no "n" in the column, some "." or "e", and no leading zero, every value matches _FLOAT;
     - date: every value 10 characters long that the cast to date32 takes is YYYY-MM-DD.
@@ -192,6 +197,22 @@ def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
     raw = _text_array(column)
     if raw is None:
         return None
+    found = _typed_text(raw)
+    if found is None:
+        return None
+    values, kind, fmt = found
+    if values is None:
+        return column, "text", None
+    return _series(values, column, _DTYPES[kind]), kind, fmt
+
+
+_DTYPES = {"boolean": "boolean", "integer": "Int64", "float": "float64", "datetime": "datetime64[us]"}
+_AS_TEXT = None, "text", None
+
+
+def _typed_text(raw: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedArray | None, str, str | None] | None:
+    """_shortcut on the column's pyarrow text: (the typed values, or None for the text itself;
+    the type's name; the datetime format), or None to let the long path decide."""
     head = pc.drop_null(raw[:HEAD])
     if len(head) == 0:
         return None
@@ -199,7 +220,7 @@ def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
     # (nor trimming removes) shows one at once; else, when no try below answers, one match of all
     # the shapes together. (A try answers only for a head whose values all match its one shape.)
     if has_foreign_byte(head):
-        return column, "text", None
+        return _AS_TEXT
     # Each try below first looks at the head's first value alone (a cast that fails on many
     # values costs ~50 times one that fails on one): the head passes only if that value does.
     first = head[0].as_py()
@@ -208,36 +229,38 @@ def _shortcut(column: pd.Series) -> tuple[pd.Series, str, str | None] | None:
         found = pc.index_in(raw, value_set=_WORDS)  # missing where the value is missing or no word
         if found.null_count == raw.null_count:
             truth = pc.is_in(found, value_set=_TRUE_AT)  # missing stays missing
-            return _series(pc.if_else(pc.is_null(found), None, truth), column, "boolean"), "boolean", None
+            return pc.if_else(pc.is_null(found), None, truth), "boolean", None
         if not small:
             return None
         # else some value of the head is no word: the other tries go on
+    if not small and head_casts(head, pa.int64()) and any_leading_zero(head):
+        return _AS_TEXT  # digits with a leading zero: identifiers, whatever follows (see above)
     head_ok, ints = try_cast(raw, head, pa.int64())
     if head_ok:
         if ints is None or (chars := Bytes(raw)).has(b"xX"):
             return None
         if leading_zero(raw, chars):
-            return column, "text", None
-        return _series(ints, column, "Int64"), "integer", None
+            return _AS_TEXT
+        return ints, "integer", None
     head_ok, floats = try_cast(raw, head, pa.float64())
     if head_ok:
         if floats is None or (chars := Bytes(raw)).has(b"nN") or not chars.has(b".eE") or leading_zero(raw, chars):
             return None
-        return _series(floats, column, "float64"), "float", None
+        return floats, "float", None
     lengths = pc.min_max(pc.binary_length(raw)).as_py() if len(first.encode("utf-8")) == 10 else {}
     head_ok, days = try_cast(raw, head, pa.date32()) if lengths.get("min") == lengths.get("max") == 10 else (False, None)
     if head_ok:
         if days is None:
             return None
-        return _series(pc.cast(days, pa.timestamp("us")), column, "datetime64[us]"), "datetime", dates.DATE_ISO
-    return _text_or_none(column, head)
+        return pc.cast(days, pa.timestamp("us")), "datetime", dates.DATE_ISO
+    return _text_or_none(head)
 
 
-def _text_or_none(column: pd.Series, head: pa.Array | pa.ChunkedArray) -> tuple[pd.Series, str, None] | None:
+def _text_or_none(head: pa.Array | pa.ChunkedArray) -> tuple[None, str, None] | None:
     """Text when some value of the head matches none of the shapes, else None (the long path decides)."""
     if all_true(pc.match_substring_regex(pc.utf8_trim_whitespace(head), _ANY_SHAPE)):
         return None
-    return column, "text", None
+    return _AS_TEXT
 
 
 def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tuple[pd.Series, str] | None:
@@ -270,14 +293,30 @@ def _quick_number(stripped: pa.Array | pa.ChunkedArray, column: pd.Series) -> tu
 
 
 _PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+_EXTENSION_TYPES = {"Int64": pd.Int64Dtype(), "boolean": pd.BooleanDtype()}
 
 
 def _series(values: pa.Array | pa.ChunkedArray, like: pd.Series, dtype: str) -> pd.Series:
+    """``values`` (int64, bool, float64 or timestamp) as a Series of ``dtype`` named and indexed as
+    ``like``: the array pyarrow's to_pandas makes (_to_pandas_series), without its Series."""
+    return _typed_series(values, like.index, like.name, dtype)
+
+
+def _typed_series(values: pa.Array | pa.ChunkedArray, index: pd.Index, name: Any, dtype: str) -> pd.Series:
+    extension = _EXTENSION_TYPES.get(dtype)
+    if extension is not None:
+        array = extension.__from_arrow__(values)
+    else:
+        array = values.to_numpy() if isinstance(values, pa.ChunkedArray) else values.to_numpy(zero_copy_only=False)
+    converted = pd.Series(array, index=index, name=name, copy=False)
+    assert str(converted.dtype) == dtype, converted.dtype
+    return converted
+
+
+def _to_pandas_series(values: pa.Array | pa.ChunkedArray, like: pd.Series, dtype: str) -> pd.Series:
+    """The reference for _series: pyarrow's to_pandas."""
     converted = values.to_pandas(types_mapper=_PANDAS_TYPES.get)
     assert str(converted.dtype) == dtype, converted.dtype
-    if isinstance(like.index, pd.RangeIndex) and converted.index.equals(like.index):
-        converted.name = like.name  # to_pandas made a new Series: naming it in place is safe
-        return converted
     return pd.Series(converted.array, index=like.index, name=like.name)
 
 
@@ -328,9 +367,50 @@ def _typed_columns(
     return ReadResult(frame=typed, encoding=encoding, delimiter=delimiter, types=types, formats=formats)
 
 
-def type_column(raw: pd.Series, kind: str | None = None) -> tuple[pd.Series, str, str | None]:
-    """A text column as read -> (typed column, its type name, its datetime format or None)."""
-    column, kind, fmt = _as_type(raw, kind)
+def _typed_arrays(
+    header: list[str], arrays: list[pa.ChunkedArray], delimiter: str, on_progress: OnProgress | None
+) -> ReadResult:
+    """_typed_columns (no types wanted) of a UTF-8 file's columns as pyarrow read them: each typed
+    from its pyarrow text, a Series made only for the typed column (or the text kept)."""
+    index = pd.RangeIndex(len(arrays[0]))
+    typed_count = itertools.count(1)
+
+    def one(at: int) -> tuple[pd.Series, str, str | None]:
+        typed_column = _type_text_array(arrays[at], index, header[at])
+        if on_progress is not None:
+            on_progress("type", next(typed_count), len(arrays))
+        return typed_column
+
+    if len(index) >= _PARALLEL_ROWS:
+        with ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="typing") as pool:
+            typed_columns = list(pool.map(one, range(len(arrays))))
+    else:
+        typed_columns = [one(at) for at in range(len(arrays))]
+    columns = {name: column for name, (column, _, _) in zip(header, typed_columns, strict=True)}
+    types = {str(name): kind for name, (_, kind, _) in zip(header, typed_columns, strict=True)}
+    formats = {str(name): fmt for name, (_, _, fmt) in zip(header, typed_columns, strict=True) if fmt}
+    typed = pd.DataFrame(columns, index=index, copy=False)
+    return ReadResult(frame=typed, encoding="utf-8", delimiter=delimiter, types=types, formats=formats)
+
+
+def _type_text_array(raw: pa.ChunkedArray, index: pd.Index, name: str) -> tuple[pd.Series, str, str | None]:
+    """type_column of the Series of ``raw`` (as text_columns makes it), that Series made only when kept."""
+    found = _typed_text(raw) if raw.null_count < len(raw) else _AS_TEXT
+    if found is None:
+        text = pd.Series(arrow_csv.TEXT.__from_arrow__(raw), index=index, name=name, copy=False)
+        return type_column(text, shortcut=False)
+    values, kind, fmt = found
+    if values is not None:
+        return _typed_series(values, index, name, _DTYPES[kind]), kind, fmt
+    if raw.num_chunks > 1:  # as _one_chunk makes it
+        return pd.Series(pd.array(raw.combine_chunks(), dtype=arrow_csv.TEXT), index=index, name=name), "text", None
+    return pd.Series(arrow_csv.TEXT.__from_arrow__(raw), index=index, name=name, copy=False), "text", None
+
+
+def type_column(raw: pd.Series, kind: str | None = None, *, shortcut: bool = True) -> tuple[pd.Series, str, str | None]:
+    """A text column as read -> (typed column, its type name, its datetime format or None).
+    ``shortcut=False``: the caller has tried _shortcut on it already (it answered None)."""
+    column, kind, fmt = _as_type(raw, kind, shortcut=shortcut)
     column = _one_chunk(column) if kind == "text" else column
     if fmt == _FIND_FORMAT:
         fmt = dates.read_format(raw.dropna().str.strip())
@@ -347,10 +427,10 @@ def _one_chunk(column: pd.Series) -> pd.Series:
     return pd.Series(pd.array(values.combine_chunks(), dtype=column.dtype), index=column.index, name=column.name)
 
 
-def _as_type(column: pd.Series, kind: str | None) -> tuple[pd.Series, str, str | None]:
+def _as_type(column: pd.Series, kind: str | None, *, shortcut: bool = True) -> tuple[pd.Series, str, str | None]:
     """The column as ``kind`` when given and its values allow it, else as inferred; with the
     datetime format when known (_FIND_FORMAT: to be found)."""
-    inferred, inferred_kind, fmt = _infer(column)
+    inferred, inferred_kind, fmt = _infer(column, shortcut=shortcut)
     if kind is None or kind == inferred_kind or kind not in TYPES:
         return inferred, inferred_kind, fmt
     stripped = column.str.strip()

@@ -41,14 +41,19 @@ def try_cast(
 ) -> tuple[bool, pa.Array | pa.ChunkedArray | None]:
     """(whether every value of ``head``, the present values of raw's first rows, casts to ``to``;
     raw cast to it, or None when some value does not cast): its first value, then all."""
-    if cast_or_none(head[:1], to) is None:
-        return False, None
     if len(raw) <= HEAD:  # the head is every present value: one cast answers both
+        if cast_or_none(head[:1], to) is None:
+            return False, None
         whole = cast_or_none(raw, to)
         return whole is not None, whole
-    if cast_or_none(head, to) is None:
+    if not head_casts(head, to):
         return False, None
     return True, cast_or_none(raw, to)
+
+
+def head_casts(head: pa.Array | pa.ChunkedArray, to: pa.DataType) -> bool:
+    """Whether every value of ``head`` casts to ``to``: its first value, then all."""
+    return cast_or_none(head[:1], to) is not None and cast_or_none(head, to) is not None
 
 
 def leading_zero(values: pa.Array | pa.ChunkedArray, chars: Bytes) -> bool:

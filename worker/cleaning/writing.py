@@ -22,15 +22,18 @@ def write_csv(
     formats: dict[str, str] | None = None,
     *,
     on_progress: OnProgress | None = None,
+    columns: list[pd.Series] | None = None,
 ) -> None:
     """UTF-8, comma-separated, "\\n" line ends, no index; a missing cell is an empty field.
 
     Datetime columns are written in their ``formats`` (``Report.date_formats``), else ISO 8601.
     The bytes are pandas' ``to_csv``'s, but for a cell holding a carriage return, which is quoted
     (pandas_csv_text); pyarrow's kernels write them when they can (see arrow_write). ``on_progress("write", rows_done, rows)`` is called as blocks of rows are written.
+    ``columns``: ``df``'s columns (arrow_write.columns_of), when the caller has them.
     """
-    df = dates.formatted(df, formats)
-    columns = arrow_write.columns_of(df)
+    formatted = dates.formatted(df, formats)
+    columns = columns if formatted is df and columns is not None else arrow_write.columns_of(formatted)
+    df = formatted
     renderers = arrow_write.render_columns(columns)
     if renderers is None:
         pandas_csv(df, path)
