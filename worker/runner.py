@@ -35,15 +35,17 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from console.core import storage
 from console.core.db import pinned_session_scope, session_scope
 from console.core.jobs import claim as claim_job
+from console.core.job_statements import CANCEL_NOT_REQUESTED
 from console.core.jobs import fail_worker_lost, fairness_lock, must_wait_turn, record_event, transition
-from console.core.models import Dataset, Job, JobOutput, JobStatus, StoredFile
+from console.core.jobs import succeed as succeed_job
+from console.core.models import FINAL_STATUSES, Dataset, Job, JobOutput, JobStatus
 from console.core.settings import Settings
 from worker import outputs
 from worker.cleaning import engine, lowmem, reading, writing
@@ -74,15 +76,12 @@ class WaitYourTurn(Exception):
 
 @dataclass(frozen=True)
 class Claimed:
-    """What a run took with the job: its lease, the steps snapshot and the dataset's stored file."""
+    """What a run took with the job: its lease, the steps snapshot and the dataset's stored file (its
+    summary and first chunk, read with the job: a small file needs no query of its own to be copied out)."""
 
     lease: str
     steps: list[dict[str, Any]]
-    file_id: int
-    # The file's row, read with the job: while the run holds it, the claim's session finds it in its
-    # identity map (which holds objects only as long as someone does) and copying the file out needs
-    # no query for it.
-    file: StoredFile | None = None
+    file: storage.FileHead
 
 
 def run_job(job_id: int, *, settings: Settings) -> str:
@@ -126,22 +125,27 @@ def _run_guarded(job_id: int, claimed: Claimed, settings: Settings, session: Ses
         return _fail(job_id, lease, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
 
-# What a claim reads, built once: the job; its heartbeat's age by the database's clock (the one every
-# heartbeat is written with); the dataset's stored file's row (the session keeps it: copying the file
-# out needs no lookup of it); and the owner's fairness lock (must_wait_turn's), so the next statement's
-# snapshot is taken once it is held and the running count it reads is current.
-_CLAIM_READ = (
-    select(
-        Job,
+# What a claim reads, built once, in one statement (Core columns: no ORM objects to build): the job; its
+# heartbeat's age by the database's clock (the one every heartbeat is written with); the dataset's stored
+# file's summary and first chunk (storage.head_columns); and the owner's fairness lock (must_wait_turn's),
+# so the next statement's snapshot is taken once it is held and the running count it reads is current.
+def _claim_read() -> Select[Any]:
+    head, joined = storage.head_columns(Dataset.file_id)
+    query = select(
+        Job.status,
+        Job.cancel_requested,
+        Job.attempts,
+        Job.owner_id,
+        Job.steps,
         func.extract("epoch", func.clock_timestamp() - Job.heartbeat_at),
-        Dataset.file_id,
-        StoredFile,
         fairness_lock(Job.owner_id),
-    )
-    .join(Dataset, Dataset.id == Job.dataset_id)
-    .outerjoin(StoredFile, StoredFile.id == Dataset.file_id)
-    .where(Job.id == bindparam("job_id"))
-)
+        *head,
+    ).join(Dataset, Dataset.id == Job.dataset_id)
+    return joined(query).where(Job.id == bindparam("job_id"))
+
+
+_CLAIM_READ = _claim_read()
+_HOST = socket.gethostname()
 
 
 def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | None:
@@ -153,38 +157,49 @@ def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | Non
     if row is None:
         logger.warning("job does not exist; message dropped")
         return None
-    job, age, file_id, file = row[0], None if row[1] is None else float(row[1]), row[2], row[3]
-    if job.is_finished:
-        logger.info("job is already {}; nothing to do", job.status)
+    status, cancel_requested, attempts, owner_id, steps, age = row[:6]
+    age = None if age is None else float(age)
+    if status in FINAL_STATUSES:
+        logger.info("job is already {}; nothing to do", status)
         return None
-    if job.cancel_requested:
+    if cancel_requested:
         transition(session=session, job_id=job_id, to=S.CANCELLED, reason="cancelled before it started")
         return None
-    if job.status == S.RUNNING and age is not None and age <= settings.JOB_STALE_SECONDS:
+    if status == S.RUNNING and age is not None and age <= settings.JOB_STALE_SECONDS:
         raise Busy(f"job {job_id} is running elsewhere", retry_in=settings.JOB_STALE_SECONDS - age + 0.5)
-    if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+    if attempts >= settings.JOB_MAX_ATTEMPTS:
         still_stale = or_(Job.status != S.RUNNING.value, _stale(settings))
-        fail_worker_lost(session=session, job_id=job_id, attempts=job.attempts, only_if=still_stale)
+        fail_worker_lost(session=session, job_id=job_id, attempts=attempts, only_if=still_stale)
         return None
-    waits = must_wait_turn(
-        session=session, job=job, limit=settings.JOBS_PER_USER_RUNNING, stale_seconds=settings.JOB_STALE_SECONDS,
-        locked=True,
-    )
-    if waits is not None:
-        raise WaitYourTurn(f"owner runs {waits} jobs (limit {settings.JOBS_PER_USER_RUNNING}) and others wait")
     lease = uuid.uuid4().hex
+    # The fairness rule goes into the claim's statement (the fairness lock is held since the read);
+    # must_wait_turn() is asked only to tell why a claim did not land.
+    limit = settings.JOBS_PER_USER_RUNNING
     taken = claim_job(
         session=session,
         job_id=job_id,
         lease=lease,
-        attempt=job.attempts + 1,
+        attempt=attempts + 1,
         stale_seconds=settings.JOB_STALE_SECONDS,
-        by=f"{socket.gethostname()} pid {os.getpid()}",
+        by=f"{_HOST} pid {os.getpid()}",
+        turn_limit=limit,
     )
     if not taken:
+        waits = must_wait_turn(
+            session=session, job=_Owned(owner_id), limit=limit, stale_seconds=settings.JOB_STALE_SECONDS, locked=True
+        )
+        if waits is not None:
+            raise WaitYourTurn(f"owner runs {waits} jobs (limit {limit}) and others wait")
         raise Busy(f"job {job_id} was taken by another run", retry_in=settings.JOB_STALE_SECONDS)
     session.commit()  # the claim is visible (and the fairness lock released) before any work starts
-    return Claimed(lease=lease, steps=list(job.steps), file_id=file_id, file=file)
+    return Claimed(lease=lease, steps=list(steps), file=storage.FileHead(*row[7:]))
+
+
+@dataclass(frozen=True)
+class _Owned:
+    """What must_wait_turn() reads of a job: its owner."""
+
+    owner_id: int
 
 
 def _stale(settings: Settings) -> ColumnElement[bool]:
@@ -279,8 +294,9 @@ def _run_claimed(job_id: int, claimed: Claimed, settings: Settings, session: Ses
     with tempfile.TemporaryDirectory(prefix=f"job-{job_id}-") as name:
         folder = Path(name)
         source = folder / "input.csv"
-        storage.copy_to_path(session=session, file_id=claimed.file_id, path=source)
-        session.commit()
+        storage.copy_head_to_path(session=session, head=claimed.file, path=source)
+        if session.in_transaction():
+            session.commit()  # a file of more than one chunk was read in a transaction of its own
         cleaned = _clean(job_id, claimed.lease, source, folder, config, settings)
         return _succeed(job_id, claimed.lease, cleaned, session)
 
@@ -444,11 +460,11 @@ def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) 
     final status, or none of them."""
     stored = _store_outputs(session, job_id, cleaned.files)
     path = "" if cleaned.path == IN_MEMORY else f", {cleaned.path} path"
-    moved = transition(
+    moved = succeed_job(
         session=session,
         job_id=job_id,
-        to=S.SUCCEEDED,
         holding=lease,
+        outputs=stored,
         reason=f"{cleaned.rows_in:,} rows in, {cleaned.rows_out:,} rows out{path}",
         output_file_id=stored["csv"],
         preview=cleaned.preview,
@@ -456,7 +472,7 @@ def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) 
         rows_in=cleaned.rows_in,
         rows_out=cleaned.rows_out,
         progress=100,
-        only_if=Job.cancel_requested.is_(False),
+        only_if=CANCEL_NOT_REQUESTED,
     )
     if not moved:
         # A cancel or another run owns the job now: this output goes with the rolled-back transaction.
@@ -465,8 +481,6 @@ def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) 
             return "cancel"
         logger.warning("lease lost before the result was written; result discarded")
         return "skipped"
-    rows = [{"job_id": job_id, "format": fmt, "file_id": id_} for fmt, id_ in stored.items()]
-    session.execute(insert(JobOutput.__table__), rows)  # Core: the ORM's bulk INSERT path costs more CPU
     return S.SUCCEEDED.value
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from console.core.settings import Settings, SettingsError, mask_url
@@ -44,9 +47,52 @@ def init_engine(settings: Settings) -> Engine:
         return _engine
     if _engine is not None:
         _engine.dispose()
-    _engine = create_engine(settings.DATABASE_URL, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+    # Another driver than psycopg2 (whose connections have a socket to poll): a ping at every checkout.
+    polled = make_url(settings.DATABASE_URL).get_driver_name() == "psycopg2"
+    _engine = create_engine(
+        settings.DATABASE_URL, pool_pre_ping=not polled, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
+    )
+    if polled:
+        event.listen(_engine, "connect", _note_checkin)  # a new connection needs no ping either
+        event.listen(_engine, "checkin", _note_checkin)
+        event.listen(_engine, "checkout", _check_on_checkout)
     SessionLocal.configure(bind=_engine)
     return _engine
+
+
+# A pooled connection is pinged (SELECT 1) before use only when it may be dead: when its socket has
+# something to read (a server that ended the connection, by restart or by a terminate, says so and
+# closes it: an idle connection in the pool is otherwise sent nothing), or when it sat idle for
+# longer than PING_IDLE_SECONDS (a peer gone without a word). pool_pre_ping's ping at every checkout
+# cost a round trip per job and per request; a poll of the socket costs a system call.
+PING_IDLE_SECONDS = 10.0
+
+
+def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _check_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    idle_since = record.info.get("checked_in_at")
+    if idle_since is not None and time.monotonic() - idle_since <= PING_IDLE_SECONDS and not _may_be_dead(dbapi_connection):
+        return
+    try:
+        alive = get_engine().dialect.do_ping(dbapi_connection)  # SQLAlchemy's pre-ping (autocommit: one round trip)
+    except Exception as exc:
+        raise DisconnectionError(f"pooled connection is dead: {exc}") from exc  # the pool retries with a new one
+    if not alive:
+        raise DisconnectionError("pooled connection is dead")
+
+
+def _may_be_dead(dbapi_connection: Any) -> bool:
+    if dbapi_connection.closed:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
 
 
 def get_engine() -> Engine:

@@ -22,32 +22,17 @@ from datetime import timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import (
-    ColumnElement, Insert, Interval, Select, Table, and_, bindparam, exists, func, insert, literal, literal_column, or_,
-    select, update,
-)  # fmt: skip
+from sqlalchemy import ColumnElement, Interval, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from console.core import queue
 from console.core.errors import ConsoleError, InvalidTransition, NotFound
-from console.core.models import CleaningConfig, Dataset, Job, JobEvent, JobStatus, User
-
-S = JobStatus
-ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
-    S.QUEUED: frozenset({S.PENDING}),
-    # running -> running is a redelivery after the worker holding the job was lost.
-    S.RUNNING: frozenset({S.PENDING, S.QUEUED, S.RUNNING}),
-    S.SUCCEEDED: frozenset({S.RUNNING}),
-    S.FAILED: frozenset({S.PENDING, S.QUEUED, S.RUNNING}),
-    S.CANCELLED: frozenset({S.PENDING, S.QUEUED, S.RUNNING}),
-}
-_TIMESTAMP_OF = {S.QUEUED: "queued_at", S.RUNNING: "started_at"}
-_UNFINISHED = (S.PENDING.value, S.QUEUED.value, S.RUNNING.value)
-# For UPDATE ... RETURNING Job: the session's copies of the jobs take the values the database now has.
-_REFRESH = {"synchronize_session": False, "populate_existing": True}
-_JOBS: Table = Job.__table__  # type: ignore[assignment]
-_EVENTS: Table = JobEvent.__table__  # type: ignore[assignment]
+from console.core.models import CleaningConfig, Dataset, Job, JobStatus, User
+from console.core.job_statements import (  # the lifecycle's statements, built once
+    CREATE_JOBS, EVENTS, FREE_AND_TURN_TO_CLAIM, FREE_TO_CLAIM, MARK_QUEUED, REFRESH, UNFINISHED, S, may_move_to,
+    moved_message, stamps, transition_call,
+)  # fmt: skip
 
 
 def transition(
@@ -65,39 +50,43 @@ def transition(
     With `holding`, the change lands only while that lease still holds the job; `only_if` adds
     a condition of the caller's. Flushes, never commits.
     """
+    return _transition(session, job_id, to, holding, reason, only_if, values)
+
+
+def _transition(
+    session: Session,
+    job_id: int,
+    to: JobStatus,
+    holding: str | None,
+    reason: str | None,
+    only_if: ColumnElement[bool] | None,
+    values: dict[str, Any],
+    outputs: dict[str, int] | None = None,
+    params: dict[str, Any] | None = None,
+) -> bool:
     if session.autoflush:
         session.flush()  # a Core statement does not autoflush; callers may rely on it, as with the ORM's
-    message = _moved_message(to, reason)
-    moved = session.execute(_transition_statement(job_id, to, holding, only_if, message, values)).first() is not None
+    message = moved_message(to, reason)
+    statement, bound = transition_call(job_id, to, holding, only_if, message, values, outputs)
+    moved = session.execute(statement, bound | (params or {})).first() is not None
     if moved:
         logger.bind(job_id=job_id).log("INFO", message)
     return moved
 
 
-def _transition_statement(
-    job_id: int, to: JobStatus, holding: str | None, only_if: ColumnElement[bool] | None, message: str, values: dict[str, Any]
-) -> Insert:
-    """The conditional UPDATE and the "moved" event of `transition()` in one statement (one round trip):
-    WITH moved AS (UPDATE jobs ... RETURNING id) INSERT INTO job_events ... SELECT ... FROM moved.
-    Core, on the tables: the ORM's bulk UPDATE and INSERT paths cost more CPU than the round trip."""
-    change = (
-        update(_JOBS)
-        .where(_JOBS.c.id == job_id, _may_move_to(to))
-        .values(status=to.value, **_stamps(to), **values)
-        .returning(_JOBS.c.id)
-    )
-    if holding is not None:
-        change = change.where(_JOBS.c.lease == holding)
-    if only_if is not None:
-        change = change.where(only_if)
-    moved = change.cte("moved")
-    event = select(moved.c.id, literal("INFO"), literal(message[:10_000]))
-    return (
-        insert(_EVENTS)
-        .from_select(["job_id", "level", "message"], event)
-        .add_cte(moved)
-        .returning(_EVENTS.c.job_id)
-    )
+def succeed(
+    *,
+    session: Session,
+    job_id: int,
+    holding: str,
+    outputs: dict[str, int],
+    reason: str | None = None,
+    only_if: ColumnElement[bool] | None = None,
+    **values: Any,
+) -> bool:
+    """`transition()` to succeeded, with the job's output files ({format: stored file id}) recorded in
+    the same statement when it moves. Flushes, never commits."""
+    return _transition(session, job_id, S.SUCCEEDED, holding, reason, only_if, values, outputs=outputs)
 
 
 def transition_many(
@@ -119,50 +108,42 @@ def transition_many(
         return []
     statement = (
         update(Job)
-        .where(Job.id.in_(list(job_ids)), _may_move_to(to))
-        .values(status=to.value, **_stamps(to), **values)
+        .where(Job.id.in_(list(job_ids)), may_move_to(to))
+        .values(status=to.value, **stamps(to), **values)
         .returning(Job)
     )
     if only_if is not None:
         statement = statement.where(only_if)
-    moved = sorted(session.scalars(statement, execution_options=_REFRESH), key=lambda job: job.id)
-    message = _moved_message(to, reason)
+    moved = sorted(session.scalars(statement, execution_options=REFRESH), key=lambda job: job.id)
+    message = moved_message(to, reason)
     record_events(session=session, events=[(job.id, message) for job in moved])
     return moved
 
 
-def _may_move_to(to: JobStatus) -> ColumnElement[bool]:
-    return Job.status.in_([status.value for status in ALLOWED_FROM[to]])
-
-
-def _stamps(to: JobStatus) -> dict[str, Any]:
-    now = func.clock_timestamp()
-    stamps: dict[str, Any] = {}
-    if to in _TIMESTAMP_OF:
-        stamps[_TIMESTAMP_OF[to]] = now
-    if to == S.RUNNING:
-        stamps["heartbeat_at"] = now
-    if to in (S.SUCCEEDED, S.FAILED, S.CANCELLED):
-        stamps["finished_at"] = now
-    return stamps
-
-
-def _moved_message(to: JobStatus, reason: str | None) -> str:
-    return f"{to.value}" + (f": {reason}" if reason else "")
-
-
 def claim(
-    *, session: Session, job_id: int, lease: str, attempt: int, stale_seconds: float, by: str | None = None
+    *,
+    session: Session,
+    job_id: int,
+    lease: str,
+    attempt: int,
+    stale_seconds: float,
+    by: str | None = None,
+    turn_limit: int | None = None,
 ) -> bool:
     """Take the job for a run holding `lease`: from pending or queued, or from running when the
     heartbeat of the run that had it is older than `stale_seconds` (its worker is gone).
-    `by` (host and process) goes into the job's log, so operators see where each attempt ran."""
-    stale = Job.heartbeat_at < func.clock_timestamp() - timedelta(seconds=stale_seconds)
-    free = or_(Job.status != S.RUNNING.value, and_(Job.status == S.RUNNING.value, or_(Job.heartbeat_at.is_(None), stale)))
+    `by` (host and process) goes into the job's log, so operators see where each attempt ran.
+
+    With `turn_limit`, only when must_wait_turn(limit=turn_limit) would let it go now, checked in the
+    same statement (one round trip fewer than asking first): the caller holds the owner's fairness
+    lock already (see fairness_lock) and asks must_wait_turn() why when it was not taken."""
     reason = f"attempt {attempt}" + (f" on {by}" if by else "")
-    return transition(
-        session=session, job_id=job_id, to=S.RUNNING, reason=reason, only_if=free, lease=lease, attempts=attempt
-    )
+    values = {"lease": lease, "attempts": attempt}
+    params: dict[str, Any] = {"stale": timedelta(seconds=stale_seconds)}
+    condition = FREE_TO_CLAIM
+    if turn_limit is not None:
+        condition, params["limit"] = FREE_AND_TURN_TO_CLAIM, turn_limit
+    return _transition(session, job_id, S.RUNNING, None, reason, condition, values, params=params)
 
 
 def fail_worker_lost(*, session: Session, job_id: int, attempts: int, only_if: ColumnElement[bool] | None = None) -> bool:
@@ -236,7 +217,7 @@ def record_events(*, session: Session, events: Sequence[tuple[int, str]], level:
     rows = [{"job_id": job_id, "level": level, "message": message[:10_000]} for job_id, message in events]
     if session.autoflush:
         session.flush()  # as the ORM's INSERT would: a job added to the session is written before its events
-    session.execute(insert(_EVENTS), rows)  # Core: the ORM's bulk INSERT path costs ~3 times the CPU
+    session.execute(insert(EVENTS), rows)  # Core: the ORM's bulk INSERT path costs ~3 times the CPU
 
 
 @dataclass(frozen=True)
@@ -299,23 +280,6 @@ def submit(
     return job
 
 
-def _create_jobs_statement() -> Insert:
-    """INSERT INTO jobs ... RETURNING jobs.*, (the owner's unfinished jobs): the count runs in the
-    INSERT's snapshot, which holds none of the new rows. Built once: built per call, its aliased
-    subquery cost more CPU than the query it saves.
-
-    (SQLAlchemy does not correlate a subquery in RETURNING: the inserted row's owner is named as
-    text; the statuses are plain binds, since an expanding IN cannot go into an executemany.)"""
-    earlier = aliased(Job)
-    new_row_owner = literal_column(f"{_JOBS.name}.owner_id")
-    unfinished = or_(*(earlier.status == status for status in _UNFINISHED))
-    before = select(func.count()).where(earlier.owner_id == new_row_owner, unfinished).scalar_subquery()
-    return insert(Job).returning(Job, before, sort_by_parameter_order=True)
-
-
-_CREATE_JOBS = _create_jobs_statement()
-
-
 def submit_many(*, session: Session, items: Sequence[NewJob]) -> list[Job]:
     """Create a job per item in one INSERT (each with its own task id) and COMMIT them, then send
     their messages over one broker connection and mark the sent ones queued (one more commit).
@@ -328,8 +292,8 @@ def submit_many(*, session: Session, items: Sequence[NewJob]) -> list[Job]:
     if not items:
         return []
     # Each new job comes back with its owner's unfinished jobs before this INSERT: the base of the
-    # message priorities, with no query of their own (_CREATE_JOBS).
-    statement = _CREATE_JOBS
+    # message priorities, with no query of their own (CREATE_JOBS).
+    statement = CREATE_JOBS
     rows = session.execute(statement, [item.row() for item in items], execution_options={"render_nulls": True}).all()
     created = [row[0] for row in rows]
     made = [(job.id, item.created_message()) for job, item in zip(created, items, strict=True)]
@@ -392,36 +356,6 @@ def send_many(
     return list(done)
 
 
-def _mark_queued_statement() -> Select[Any]:
-    """`transition_many(to=QUEUED, sent_at=now)` as one statement built once, for send_many():
-
-        WITH moved AS (UPDATE jobs ... WHERE id IN :ids AND status = 'pending' RETURNING the stamps),
-             logged AS (INSERT INTO job_events ... SELECT ... FROM moved)
-        SELECT moved.*, set_config('synchronous_commit', 'off', true) FROM moved
-
-    Its commit need not wait for the disk: a queued mark lost in a crash leaves the job pending, and
-    the reconciler sends a pending job again (a message delivered twice is harmless); the only other
-    writes in that transaction are "not sent yet" warnings, lines of the job's log. Only when a job
-    moved is the setting made, and only for this transaction (set_config's is_local).
-    """
-    stamp = func.clock_timestamp()
-    change = (
-        update(_JOBS)
-        .where(_JOBS.c.id.in_(bindparam("ids", expanding=True)), _JOBS.c.status.in_(_ALLOWED_VALUES[S.QUEUED]))
-        .values(status=S.QUEUED.value, **{_TIMESTAMP_OF[S.QUEUED]: stamp}, sent_at=stamp)
-        .returning(_JOBS.c.id, _JOBS.c.status, _JOBS.c.queued_at, _JOBS.c.sent_at)
-    )
-    moved = change.cte("moved")
-    event = select(moved.c.id, literal("INFO"), literal(_moved_message(S.QUEUED, None)))
-    logged = insert(_EVENTS).from_select(["job_id", "level", "message"], event).cte("logged")
-    relaxed = func.set_config("synchronous_commit", "off", True).label("relaxed")
-    return select(moved.c.id, moved.c.status, moved.c.queued_at, moved.c.sent_at, relaxed).add_cte(logged)
-
-
-_ALLOWED_VALUES = {to: sorted(status.value for status in allowed) for to, allowed in ALLOWED_FROM.items()}
-_MARK_QUEUED = _mark_queued_statement()
-
-
 def _mark_queued(session: Session, jobs: Sequence[Job]) -> list[Job]:
     """Move the sent jobs pending -> queued with their events (transition_many's rule, in one statement
     built once); the session's copies take the new status and stamps. Returns the jobs that moved."""
@@ -430,9 +364,9 @@ def _mark_queued(session: Session, jobs: Sequence[Job]) -> list[Job]:
     if session.autoflush:
         session.flush()
     by_id = {job.id: job for job in jobs}
-    message = _moved_message(S.QUEUED, None)
+    message = moved_message(S.QUEUED, None)
     moved = []
-    for row in session.execute(_MARK_QUEUED, {"ids": list(by_id)}):
+    for row in session.execute(MARK_QUEUED, {"ids": list(by_id)}):
         job = by_id[row.id]
         for key in ("status", "queued_at", "sent_at"):
             set_committed_value(job, key, getattr(row, key))
@@ -447,7 +381,7 @@ def dispatch_priority(*, session: Session, job: Job) -> int:
     Workers take priority 0 first, so a user's first job waits behind other users' first jobs,
     not behind a burst of someone else's: jobs from different users interleave in the queue.
     """
-    earlier = select(func.count()).where(Job.owner_id == job.owner_id, Job.id < job.id, Job.status.in_(_UNFINISHED))
+    earlier = select(func.count()).where(Job.owner_id == job.owner_id, Job.id < job.id, Job.status.in_(UNFINISHED))
     return min(int(session.execute(earlier).scalar_one()), 9)
 
 
@@ -461,7 +395,7 @@ def dispatch_priorities(*, session: Session, jobs: Sequence[Job]) -> dict[int, i
         return {job.id: dispatch_priority(session=session, job=job) for job in jobs}
     wanted, owners = [job.id for job in jobs], sorted({job.owner_id for job in jobs})
     first = min(wanted)
-    unfinished = Job.status.in_(_UNFINISHED)
+    unfinished = Job.status.in_(UNFINISHED)
     before = (
         select(Job.owner_id, func.count().label("count"))
         .where(Job.owner_id.in_(owners), Job.id < first, unfinished)
@@ -513,8 +447,8 @@ def cancel_many(*, session: Session, job_ids: Sequence[int]) -> dict[int, Job | 
     flagged: list[Job] = []
     if rest:
         # Running (or started since it was read): flag it; its worker stops between steps and records `cancelled`.
-        flag = update(Job).where(Job.id.in_(rest), Job.status.in_(_UNFINISHED)).values(cancel_requested=True)
-        flagged = list(session.scalars(flag.returning(Job), execution_options=_REFRESH))
+        flag = update(Job).where(Job.id.in_(rest), Job.status.in_(UNFINISHED)).values(cancel_requested=True)
+        flagged = list(session.scalars(flag.returning(Job), execution_options=REFRESH))
         record_events(session=session, events=[(job.id, "cancel requested; the worker stops it") for job in flagged])
     left = sorted(set(rest) - {job.id for job in flagged})
     finished: list[Job] = []

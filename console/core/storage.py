@@ -18,11 +18,12 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, insert, select
+from sqlalchemy.orm import Session, aliased
 
 try:  # zlib-ng writes the same zlib format (any zlib reads it) 2-3x faster
     from zlib_ng import zlib_ng as zlib
@@ -110,10 +111,7 @@ def store_small(
         }
         for (filename, content_type, data), chunks in zip(files, packed, strict=True)
     ]
-    # Core, on the table: the ORM's bulk INSERT path costs more CPU than the statement itself here.
-    table = StoredFile.__table__
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = list(session.execute(statement, rows).scalars())
+    ids = list(session.execute(_STORE_ROWS, rows).scalars())
     numbered = (
         (file_id, seq, data, compressed)
         for file_id, chunks in zip(ids, packed, strict=True)
@@ -128,22 +126,36 @@ def store_small(
     return ids
 
 
+# store_small()'s INSERT, built once. Core, on the table: the ORM's bulk INSERT path costs more CPU than
+# the statement itself here.
+_FILES: Table = StoredFile.__table__  # type: ignore[assignment]
+_STORE_ROWS = insert(_FILES).returning(_FILES.c.id, sort_by_parameter_order=True)
+
+
 def iter_chunks(*, session: Session, file_id: int) -> Iterator[bytes]:
     """Yield the file's bytes chunk by chunk; memory holds at most a batch of (compressed) chunks."""
     stored = session.get(StoredFile, file_id)
     if stored is None or not stored.complete:
         raise NotFound(f"file {file_id} does not exist")
-    seq, batch = 0, 1
-    while seq < stored.chunk_count:
+    yield from _chunks_from(session, file_id, stored.chunk_count, start=0)
+
+
+def _chunks_from(session: Session, file_id: int, chunk_count: int, *, start: int) -> Iterator[bytes]:
+    seq, batch = start, 1
+    while seq < chunk_count:
         rows = session.execute(
             select(FileChunk.data, FileChunk.compressed)
             .where(FileChunk.file_id == file_id, FileChunk.seq >= seq, FileChunk.seq < seq + batch)
             .order_by(FileChunk.seq)
         ).all()
         for row in rows:
-            yield zlib.decompress(row.data) if row.compressed else bytes(row.data)
+            yield _unpacked(row.data, row.compressed)
         seq += batch
         batch = min(batch * 2, READ_BATCH)
+
+
+def _unpacked(data: bytes | memoryview, compressed: bool) -> bytes:
+    return zlib.decompress(data) if compressed else bytes(data)
 
 
 def copy_to_path(*, session: Session, file_id: int, path: Path) -> int:
@@ -152,6 +164,44 @@ def copy_to_path(*, session: Session, file_id: int, path: Path) -> int:
         for block in iter_chunks(session=session, file_id=file_id):
             handle.write(block)
             written += len(block)
+    return written
+
+
+@dataclass(frozen=True)
+class FileHead:
+    """A stored file's summary and its first chunk, read with a query of the caller's (see head_columns)."""
+
+    file_id: int
+    complete: bool
+    chunk_count: int
+    first: bytes | memoryview | None
+    first_compressed: bool | None
+
+
+def head_columns(file_id: Any) -> tuple[tuple[ColumnElement[Any], ...], Callable[[Select[Any]], Select[Any]]]:
+    """What a caller's query adds to read a FileHead of the file `file_id` (a column expression) with
+    its own row: the columns (file id, complete, chunk count, first chunk's data and compressed flag),
+    and a function adding their outer joins to the query. A file of one chunk (a small upload) then
+    needs no query of its own to be read (copy_head_to_path)."""
+    stored, first = aliased(StoredFile, name="head_file"), aliased(FileChunk, name="head_chunk")
+    columns = (file_id, stored.complete, stored.chunk_count, first.data, first.compressed)
+
+    def joined(query: Select[Any]) -> Select[Any]:
+        return query.outerjoin(stored, stored.id == file_id).outerjoin(first, and_(first.file_id == stored.id, first.seq == 0))
+
+    return columns, joined
+
+
+def copy_head_to_path(*, session: Session, head: FileHead, path: Path) -> int:
+    """copy_to_path() for a file whose head was read already: its other chunks (if any) are read here."""
+    if not head.complete or (head.chunk_count > 0 and head.first is None):
+        raise NotFound(f"file {head.file_id} does not exist")
+    written = 0
+    with path.open("wb") as handle:
+        if head.chunk_count > 0:
+            written += handle.write(_unpacked(head.first, bool(head.first_compressed)))  # type: ignore[arg-type]
+        for block in _chunks_from(session, head.file_id, head.chunk_count, start=1):
+            written += handle.write(block)
     return written
 
 
