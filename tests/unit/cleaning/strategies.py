@@ -60,3 +60,20 @@ def frame_and_columns(draw: st.DrawFn, kinds: tuple[str, ...] = KINDS) -> tuple[
 def columns_of(df: pd.DataFrame, kind: str) -> list[str]:
     dtypes = {"text": "str", "integer": "Int64", "float": "float64", "boolean": "boolean"}
     return [name for name in df.columns if str(df[name].dtype) == dtypes[kind]]
+
+
+def odd_kinds(rows: int, draw: st.DrawFn) -> pd.DataFrame:
+    """Columns of the kinds row_keys turns into Python values, with the values pandas equates."""
+    pick = st.lists(st.integers(0, 3), min_size=rows, max_size=rows)
+    floats = [0.0, -0.0, np.nan, 1.5]
+    stamps = [pd.Timestamp("2024-01-01"), pd.NaT, pd.Timestamp("2024-01-01 00:00:01"), pd.Timestamp("1969-12-31")]
+    return pd.DataFrame(
+        {
+            "f": [floats[i] for i in draw(pick)],
+            "t": pd.Series([stamps[i] for i in draw(pick)], dtype="datetime64[us]"),
+            "z": pd.Series([stamps[i] for i in draw(pick)], dtype="datetime64[us]").dt.tz_localize("UTC"),
+            "n": np.array(draw(pick), dtype="int64"),
+            "b": np.array(draw(pick), dtype="int64") > 1,
+            "s": pd.Series([[None, "a", "", "A"][i] for i in draw(pick)], dtype="string[pyarrow]"),
+        }
+    )

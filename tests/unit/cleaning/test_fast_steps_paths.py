@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from worker.cleaning import arrow_text, dates, engine, fast_rows, ops_cast, ops_common, ops_fill, ops_rows, ops_text
 from worker.cleaning.errors import StepError
 
-from .strategies import PROPERTY, frames
+from .strategies import PROPERTY, frames, odd_kinds
 
 assert_series_equal = pd.testing.assert_series_equal
 
@@ -133,23 +133,6 @@ def test_repeats_counts_dense_ids_and_leaves_wide_ones_to_pandas() -> None:
     assert fast_rows.repeats(pd.array([0, 10**12], dtype="Int64")) is None
     assert fast_rows.repeats(pd.array([None, None], dtype="Int64")) is None
     assert fast_rows.repeats(pd.array([1.0, 1.0])) is None
-
-
-def odd_kinds(rows: int, draw: st.DrawFn) -> pd.DataFrame:
-    """Columns of the kinds row_keys turns into Python values, with the values pandas equates."""
-    pick = st.lists(st.integers(0, 3), min_size=rows, max_size=rows)
-    floats = [0.0, -0.0, np.nan, 1.5]
-    stamps = [pd.Timestamp("2024-01-01"), pd.NaT, pd.Timestamp("2024-01-01 00:00:01"), pd.Timestamp("1969-12-31")]
-    return pd.DataFrame(
-        {
-            "f": [floats[i] for i in draw(pick)],
-            "t": pd.Series([stamps[i] for i in draw(pick)], dtype="datetime64[us]"),
-            "z": pd.Series([stamps[i] for i in draw(pick)], dtype="datetime64[us]").dt.tz_localize("UTC"),
-            "n": np.array(draw(pick), dtype="int64"),
-            "b": np.array(draw(pick), dtype="int64") > 1,
-            "s": pd.Series([[None, "a", "", "A"][i] for i in draw(pick)], dtype="string[pyarrow]"),
-        }
-    )
 
 
 @PROPERTY
