@@ -35,7 +35,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
-from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Interval, Select, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -145,6 +145,14 @@ def _claim_read() -> Select[Any]:
 
 
 _CLAIM_READ = _claim_read()
+# After a claim that did not land: whether a live run holds the job (running, heartbeat within :stale).
+_HELD_BY_LIVE_RUN = select(
+    exists().where(
+        Job.id == bindparam("job_id"),
+        Job.status == S.RUNNING.value,
+        Job.heartbeat_at >= func.clock_timestamp() - bindparam("stale", type_=Interval()),
+    )
+)
 _HOST = socket.gethostname()
 
 
@@ -185,12 +193,17 @@ def claim(job_id: int, *, settings: Settings, session: Session) -> Claimed | Non
         turn_limit=limit,
     )
     if not taken:
+        # Either another run took the job since the read, or the fairness rule held it back. Which
+        # one is read from the job itself: must_wait_turn() may answer differently a moment after
+        # the claim (another owner's job started or finished meanwhile), and a job held back by the
+        # rule taken for "busy" would wait JOB_STALE_SECONDS instead of going back in line.
+        if session.execute(_HELD_BY_LIVE_RUN, {"job_id": job_id, "stale": timedelta(seconds=settings.JOB_STALE_SECONDS)}).scalar():
+            raise Busy(f"job {job_id} was taken by another run", retry_in=settings.JOB_STALE_SECONDS)
         waits = must_wait_turn(
             session=session, job=_Owned(owner_id), limit=limit, stale_seconds=settings.JOB_STALE_SECONDS, locked=True
         )
-        if waits is not None:
-            raise WaitYourTurn(f"owner runs {waits} jobs (limit {limit}) and others wait")
-        raise Busy(f"job {job_id} was taken by another run", retry_in=settings.JOB_STALE_SECONDS)
+        running = f"runs {waits} jobs" if waits is not None else "was at the limit"
+        raise WaitYourTurn(f"owner {running} (limit {limit}) and others wait")
     session.commit()  # the claim is visible (and the fairness lock released) before any work starts
     return Claimed(lease=lease, steps=list(steps), file=storage.FileHead(*row[7:]))
 

@@ -29,7 +29,7 @@ from console.core.db import get_engine, session_scope
 from console.core.models import Dataset, Job, JobOutput, User
 from console.core.settings import Settings
 from tests.integration.factories import make_account
-from tests.integration.faultkit import private, store_dataset  # noqa: F401  (fixture)
+from tests.integration.faultkit import private, store_dataset, tuned  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 __all__ = ["private"]  # the fixture imported above, for pyflakes
@@ -158,3 +158,37 @@ def _pooled_socket_readable(engine: Any) -> bool:
 
     pooled = list(engine.pool._pool.queue)
     return any(db._may_be_dead(record.dbapi_connection) for record in pooled if record.dbapi_connection is not None)
+
+
+def test_a_claim_the_fairness_rule_held_back_goes_back_in_line_even_if_the_rule_answers_otherwise_later(
+    private: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """must_wait_turn() runs after the claim, in a new snapshot: another owner's job may have started or
+    finished in between and it may say "go". The job was held back all the same and must go back in
+    line (WaitYourTurn, a short hand-back), not be taken for busy (Busy waits JOB_STALE_SECONDS)."""
+    from worker import runner
+
+    settings = tuned(private, JOBS_PER_USER_RUNNING=1)
+    first, second = make_account().user, make_account().user
+    first_data, second_data = store_dataset(first, b"a\n1\n"), store_dataset(second, b"a\n1\n")
+    _job(first, first_data, "running", heartbeat_at=func.clock_timestamp())
+    _job(second, second_data, "queued")
+    candidate = _job(first, first_data, "queued")
+    monkeypatch.setattr(runner, "must_wait_turn", lambda **_: None)  # the rule's answer a moment later
+    with session_scope() as session, pytest.raises(runner.WaitYourTurn):
+        runner.claim(candidate, settings=settings, session=session)
+    with session_scope() as session:
+        assert session.get_one(Job, candidate).status == "queued"
+
+    # Taken by another run between the read and the claim: busy, as before.
+    def taken_meanwhile(**_: Any) -> bool:
+        with session_scope() as other:
+            other.execute(
+                update(Job).where(Job.id == candidate).values(status="running", heartbeat_at=func.clock_timestamp())
+            )
+        return False
+
+    monkeypatch.setattr(runner, "claim_job", taken_meanwhile)
+    with session_scope() as session, pytest.raises(runner.Busy):
+        runner.claim(candidate, settings=settings, session=session)
