@@ -2,7 +2,8 @@
 
 Worker-only hooks live here: Celery's logging goes to loguru, every forked pool process
 gets its own database connections, the task events Flower shows are published in batches
-(EventBatchingConsumer), and transparent huge pages are off (worker/hugepages.py).
+(EventBatchingConsumer), transparent huge pages are off (worker/hugepages.py) and the processes
+run below the web's CPU priority (worker/priority.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from console.core.db import get_engine, init_engine
 from console.core.logging import setup_logging
 from console.core.queue import MAKE_OUTPUT, PROCESS_JOB, configure_celery
 from console.core.settings import get_settings
-from worker import hugepages
+from worker import hugepages, priority
 
 # Task events (received, started, succeeded...) wait this long in the worker before they are published
 # together; Flower shows them that much later.
@@ -68,6 +69,7 @@ app.conf.worker_consumer = f"{__name__}:EventBatchingConsumer"
 init_engine(settings)
 if not settings.WORKER_TRANSPARENT_HUGEPAGES:
     hugepages.disable()  # before the pool is forked: its processes inherit it
+priority.lower_to(settings.WORKER_NICE)  # likewise
 
 import worker.tasks  # noqa: E402,F401  (registers the tasks on `app`)
 

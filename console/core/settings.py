@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     WORKER_MEMORY_BUDGET_MB: int = Field(default=1024, ge=256)
     # Leave the kernel's transparent huge pages on in worker processes (off by default: see worker/hugepages.py).
     WORKER_TRANSPARENT_HUGEPAGES: bool = False
+    # Niceness of the worker's processes: below the web's priority, so requests do not wait behind cleaning
+    # on a shared machine (see worker/priority.py); 0 keeps the default priority.
+    WORKER_NICE: int = Field(default=10, ge=0, le=19)
     # Web processes `serve` starts (uvicorn workers); each keeps its own database pool.
     WEB_WORKERS: int = Field(default=2, ge=1, le=64)
 
