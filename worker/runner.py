@@ -35,14 +35,14 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
-from sqlalchemy import ColumnElement, Interval, Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from console.core import storage
 from console.core.db import pinned_session_scope, session_scope
 from console.core.jobs import claim as claim_job
-from console.core.job_statements import CANCEL_NOT_REQUESTED
+from console.core.job_statements import CANCEL_NOT_REQUESTED, heartbeat_alive
 from console.core.jobs import fail_worker_lost, fairness_lock, must_wait_turn, record_event, transition
 from console.core.jobs import succeed as succeed_job
 from console.core.models import FINAL_STATUSES, Dataset, Job, JobOutput, JobStatus
@@ -150,7 +150,7 @@ _HELD_BY_LIVE_RUN = select(
     exists().where(
         Job.id == bindparam("job_id"),
         Job.status == S.RUNNING.value,
-        Job.heartbeat_at >= func.clock_timestamp() - bindparam("stale", type_=Interval()),
+        heartbeat_alive(Job),
     )
 )
 _HOST = socket.gethostname()

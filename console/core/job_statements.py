@@ -39,6 +39,12 @@ EVENTS: Table = JobEvent.__table__  # type: ignore[assignment]
 CANCEL_NOT_REQUESTED: ColumnElement[bool] = Job.cancel_requested.is_(False)
 # claim(): not running, or running with a stale heartbeat (its run's worker is gone); :stale is an interval.
 _STALE_FOR_CLAIM = bindparam("stale", type_=Interval())
+def heartbeat_alive(job: Any) -> ColumnElement[bool]:
+    """`job`'s heartbeat is within :stale (an interval): the run holding it is alive (the rule of the
+    running count, of the fairness rule and of "held by a live run"). `job`: Job or an alias of it."""
+    return job.heartbeat_at >= func.clock_timestamp() - _STALE_FOR_CLAIM
+
+
 FREE_TO_CLAIM: ColumnElement[bool] = or_(
     Job.status != S.RUNNING.value,
     Job.heartbeat_at.is_(None),
@@ -53,8 +59,11 @@ def _turn_condition() -> ColumnElement[bool]:
 
     def alive_running_of(owner_id: Any) -> Any:
         other = aliased(Job)
-        alive = other.heartbeat_at >= func.clock_timestamp() - _STALE_FOR_CLAIM
-        return select(func.count()).where(other.owner_id == owner_id, other.status == S.RUNNING.value, alive).scalar_subquery()
+        return (
+            select(func.count())
+            .where(other.owner_id == owner_id, other.status == S.RUNNING.value, heartbeat_alive(other))
+            .scalar_subquery()
+        )
 
     waiting = aliased(Job)
     others_wait = exists().where(

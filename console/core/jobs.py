@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import ColumnElement, Interval, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -31,7 +31,7 @@ from console.core.errors import ConsoleError, InvalidTransition, NotFound
 from console.core.models import CleaningConfig, Dataset, Job, JobStatus, User
 from console.core.job_statements import (  # the lifecycle's statements, built once
     CREATE_JOBS, EVENTS, FREE_AND_TURN_TO_CLAIM, FREE_TO_CLAIM, MARK_QUEUED, REFRESH, UNFINISHED, S, may_move_to,
-    moved_message, stamps, transition_call,
+    heartbeat_alive, moved_message, stamps, transition_call,
 )  # fmt: skip
 
 
@@ -165,7 +165,7 @@ _FAIRNESS_LOCK = 0x6A6F6273
 _RUNNING_COUNT = select(func.count()).where(
     Job.owner_id == bindparam("owner_id"),
     Job.status == S.RUNNING.value,
-    Job.heartbeat_at >= func.clock_timestamp() - bindparam("stale", type_=Interval()),
+    heartbeat_alive(Job),
 )
 
 
