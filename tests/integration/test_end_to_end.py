@@ -44,7 +44,9 @@ def test_upload_configure_process_download_matches_plain_pandas(client, worker) 
     config = create_config(client, account.headers, STEPS, "dedup and fill")
 
     job = submit(client, account.headers, dataset["id"], config["id"])
-    assert job["status"] in {"pending", "queued"}
+    # Accepted, not cleaned by the web. A worker may claim it before the answer is made: the answer
+    # then shows it running, as it is (jobs.send_many; test_throughput_round_trips holds that).
+    assert job["status"] in {"pending", "queued", "running"}
     done = wait_for_job(client, account.headers, job["id"])
 
     assert done["status"] == "succeeded", done
