@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from console.admin.formatting import span
 from console.core.models import Job, JobStatus
-from console.core.queue import celery_app
+from console.core.queue import celery_app, unacked_keys
 
 # kombu's Redis transport keeps priorities 3, 6 and 9 in lists named <queue>\x06\x16<priority>.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -79,7 +79,7 @@ def queue_depth(broker_url: str, queue: str) -> dict[str, int] | None:
         pipe = client.pipeline(transaction=False)
         for suffix in PRIORITY_SUFFIXES:
             pipe.llen(queue + suffix)
-        pipe.hlen("unacked")
+        pipe.hlen(unacked_keys(queue)["unacked_key"])
         *lengths, unacked = pipe.execute()
     except redis.RedisError:
         return None

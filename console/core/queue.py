@@ -43,6 +43,11 @@ def configure_celery(settings: Settings) -> Celery:
         # Ten lists per queue, taken 0 first: a job's priority is its rank among its owner's
         # unfinished jobs (jobs.dispatch_priority), so users' jobs interleave.
         "priority_steps": list(range(10)),
+        # Delivered-not-acknowledged messages are kept per queue (kombu's default is one "unacked" hash,
+        # index and restore lock for the whole Redis database): consoles (or test sessions) sharing a
+        # Redis then never restore each other's messages, nor wait on a lock a killed worker of another
+        # one left held for unacked_mutex_expire.
+        **unacked_keys(settings.CELERY_QUEUE),
     }
     previous = (celery_app.conf.broker_url, celery_app.conf.task_default_queue)
     if previous[0] is not None and previous != (settings.REDIS_URL, settings.CELERY_QUEUE):
@@ -198,6 +203,15 @@ def revoke_running(task_id: str | Sequence[str]) -> None:
     celery_app.control.revoke(task_id if isinstance(task_id, str) else list(task_id), terminate=True, signal="SIGUSR1")
 
 
+def unacked_keys(queue_name: str) -> dict[str, str]:
+    """The Redis keys kombu keeps `queue_name`'s delivered, not yet acknowledged messages under."""
+    return {
+        "unacked_key": f"unacked:{queue_name}",
+        "unacked_index_key": f"unacked_index:{queue_name}",
+        "unacked_mutex_key": f"unacked_mutex:{queue_name}",
+    }
+
+
 # kombu keeps a message with priority p > 0 in the list "<queue>\x06\x16<p>".
 _PRIORITY_SEP = "\x06\x16"
 
@@ -219,13 +233,13 @@ def broker_holds(queue_name: str) -> BrokerHolds | None:
     """What Redis holds for `queue_name`; None when Redis cannot be asked.
 
     Reads kombu's Redis layout: the queue is a list (one per priority), and delivered messages
-    wait in the `unacked` hash until acknowledged.
+    wait in the queue's unacked hash (unacked_keys) until acknowledged.
     """
     try:
         client = _broker_client()
         lists = [queue_name, *(key.decode() for key in client.scan_iter(f"{queue_name}{_PRIORITY_SEP}*"))]
         waiting = [item for name in lists for item in client.lrange(name, 0, -1)]
-        unacked = list(client.hvals("unacked"))
+        unacked = list(client.hvals(unacked_keys(queue_name)["unacked_key"]))
     except redis.RedisError:
         return None
     return BrokerHolds(waiting=_task_ids(waiting), unacked=_task_ids(unacked, queue_name))
