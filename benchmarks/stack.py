@@ -124,8 +124,11 @@ class Stack:
         os.killpg(process.pid, signal.SIGCONT)
 
     def purge_queue(self) -> None:
+        from console.core.queue import unacked_keys
+
         client = redis.Redis.from_url(REDIS)
-        client.delete(self.queue, *client.scan_iter(match=f"{self.queue}*", count=1000))
+        keys = [*client.scan_iter(match=f"{self.queue}*", count=1000), *unacked_keys(self.queue).values()]
+        client.delete(self.queue, *keys)
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg2.connect(self._admin_dsn) as conn, conn.cursor() as cur:
