@@ -242,7 +242,7 @@ def broker_holds(queue_name: str) -> BrokerHolds | None:
         unacked = list(client.hvals(unacked_keys(queue_name)["unacked_key"]))
     except redis.RedisError:
         return None
-    return BrokerHolds(waiting=_task_ids(waiting), unacked=_task_ids(unacked, queue_name))
+    return BrokerHolds(waiting=_task_ids(waiting), unacked=_task_ids(unacked))
 
 
 def queued_task_ids(queue_name: str) -> set[str] | None:
@@ -251,16 +251,14 @@ def queued_task_ids(queue_name: str) -> set[str] | None:
     return None if holds is None else holds.all
 
 
-def _task_ids(raw: list[bytes], queue_name: str | None = None) -> set[str]:
+def _task_ids(raw: list[bytes]) -> set[str]:
     ids: set[str] = set()
     for item in raw:
         try:
             message = json.loads(item)
         except ValueError:
             continue
-        if isinstance(message, list):  # unacked entries are [message, exchange, routing_key]
-            if queue_name is not None and len(message) > 2 and message[2] not in (queue_name, None, ""):
-                continue
+        if isinstance(message, list):  # unacked entries are [message, exchange, routing_key], of this queue only
             message = message[0]
         task_id = message.get("headers", {}).get("id") if isinstance(message, dict) else None
         if task_id:
