@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,8 @@ class Outputs:
     files: list[OutputFile] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     on_request: list[str] = field(default_factory=list)  # formats made when first asked for, not now
+    # writing.frame_preview's answer when the CSV writer could take it from the text it wrote, else None
+    preview: dict[str, Any] | None = None
 
     def add(self, fmt: str, path: Path, note: str) -> None:
         self.files.append(OutputFile(fmt, path, CONTENT_TYPES[fmt]))
@@ -66,15 +69,21 @@ def write_outputs(
     xlsx_max_rows: int = EXCEL_MAX_ROWS,
     xlsx_on_request: bool = False,
     on_progress: OnProgress | None = None,
+    preview_rows: int = 0,
 ) -> Outputs:
     """Write ``output.csv``, ``output.parquet`` and (when it fits, and not ``xlsx_on_request``)
     ``output.xlsx`` into ``folder``.
 
-    ``on_progress("write", rows, total)`` as the CSV is written (see cleaning.progress).
+    ``on_progress("write", rows, total)`` as the CSV is written (see cleaning.progress). With
+    ``preview_rows``, ``preview`` is the preview of that many rows when the CSV's text gave it.
     """
     outputs = Outputs()
     columns = arrow_write.columns_of(df)  # made once for both writers
-    writing.write_csv(df, folder / "output.csv", date_formats, on_progress=on_progress, columns=columns)
+    head = writing.write_csv(
+        df, folder / "output.csv", date_formats, on_progress=on_progress, columns=columns, head_rows=preview_rows
+    )
+    if head is not None:
+        outputs.preview = {"columns": [str(c) for c in df.columns], "rows": head}
     outputs.add("csv", folder / "output.csv", "written")
     write_parquet(df, folder / "output.parquet", columns)
     outputs.add("parquet", folder / "output.parquet", "written")

@@ -353,8 +353,11 @@ def _in_memory(
         xlsx_max_rows=settings.XLSX_MAX_ROWS,
         xlsx_on_request=settings.XLSX_ON_REQUEST,
         on_progress=on_progress,
+        preview_rows=settings.PREVIEW_ROWS,
     )
-    preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
+    preview = written.preview
+    if preview is None:  # the CSV writer took pandas' route, or wrote in blocks
+        preview = writing.frame_preview(result, settings.PREVIEW_ROWS, report.date_formats)
     return Cleaned(
         written.files, written.notes, preview, report.to_dict(), report.rows_in, report.rows_out, IN_MEMORY,
         on_request=written.on_request,

@@ -116,7 +116,22 @@ def _rows(block: pd.DataFrame, renderers: list[Renderer]) -> memoryview:
 
 
 def _rendered(columns: list[pd.Series], renderers: list[Renderer]) -> memoryview:
-    return _lines([_large(renderer(column)) for column, renderer in zip(columns, renderers, strict=True)])
+    return _lines([_large(text) for text in _texts(columns, renderers)])
+
+
+def _texts(columns: list[pd.Series], renderers: list[Renderer]) -> list[pa.Array]:
+    return [renderer(column) for column, renderer in zip(columns, renderers, strict=True)]
+
+
+def _head_cells(
+    columns: list[pd.Series], renderers: list[Renderer], texts: list[pa.Array], rows: int
+) -> list[list[str | None]]:
+    """The first ``rows`` rows as ``cells`` gives them, taken from the texts made to write them."""
+    per_column = [
+        (_arrow(column) if renderer is _text else text).slice(0, rows).to_pylist()
+        for column, renderer, text in zip(columns, renderers, texts, strict=True)
+    ]
+    return [list(row) for row in zip(*per_column, strict=True)]
 
 
 def write(
@@ -127,8 +142,12 @@ def write(
     block_rows: int = BLOCK_ROWS,
     on_rows: Callable[[int, int], None] | None = None,
     columns: list[pd.Series] | None = None,
-) -> None:
+    head_rows: int = 0,
+) -> list[list[str | None]] | None:
     """Header and rows, a block of rows at a time; ``on_rows(done, total)`` after each block.
+
+    Returns the first ``head_rows`` rows' cells (as ``cells`` gives them: the preview) when the
+    frame was rendered in one block from ``columns``, else None (the caller makes them itself).
 
     From PARALLEL_ROWS rows on, blocks (as many as threads, or a multiple) are rendered by
     THREADS threads (pyarrow's kernels release the GIL) and written in order, no more than
@@ -138,16 +157,17 @@ def write(
     handle.write(header_line(df).encode("utf-8"))
     total = len(df)
     if columns is not None and 0 < total <= min(block_rows, PARALLEL_ROWS - 1):
-        handle.write(_rendered(columns, renderers))  # one block: the columns as given, no slice
+        texts = _texts(columns, renderers)  # one block: the columns as given, no slice
+        handle.write(_lines([_large(text) for text in texts]))
         if on_rows is not None:
             on_rows(total, total)
-        return
+        return _head_cells(columns, renderers, texts, head_rows) if head_rows > 0 else None
     if THREADS < 2 or total < max(PARALLEL_ROWS, 2):
         for start in range(0, total, block_rows):
             write_rows(handle, df.iloc[start : start + block_rows], renderers)
             if on_rows is not None:
                 on_rows(min(start + block_rows, total), total)
-        return
+        return None
     blocks = -(-total // block_rows)
     blocks = -(-blocks // THREADS) * THREADS  # every thread gets as many rows
     size = -(-total // blocks)
@@ -172,6 +192,7 @@ def write(
         finally:
             for _, future in pending:
                 future.cancel()
+    return None
 
 
 def _lines(texts: list[pa.Array]) -> memoryview:

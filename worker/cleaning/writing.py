@@ -23,13 +23,16 @@ def write_csv(
     *,
     on_progress: OnProgress | None = None,
     columns: list[pd.Series] | None = None,
-) -> None:
+    head_rows: int = 0,
+) -> list[list[str | None]] | None:
     """UTF-8, comma-separated, "\\n" line ends, no index; a missing cell is an empty field.
 
     Datetime columns are written in their ``formats`` (``Report.date_formats``), else ISO 8601.
     The bytes are pandas' ``to_csv``'s, but for a cell holding a carriage return, which is quoted
     (pandas_csv_text); pyarrow's kernels write them when they can (see arrow_write). ``on_progress("write", rows_done, rows)`` is called as blocks of rows are written.
     ``columns``: ``df``'s columns (arrow_write.columns_of), when the caller has them.
+    Returns the first ``head_rows`` rows as ``csv_cells`` gives them when the writer could take them
+    from the text it wrote (a small frame), else None.
     """
     formatted = dates.formatted(df, formats)
     columns = columns if formatted is df and columns is not None else arrow_write.columns_of(formatted)
@@ -39,10 +42,10 @@ def write_csv(
         pandas_csv(df, path)
         if on_progress is not None:
             on_progress("write", len(df), len(df))
-        return
+        return None
     on_rows = None if on_progress is None else lambda done, total: on_progress("write", done, total)
     with Path(path).open("wb") as handle:
-        arrow_write.write(df, handle, renderers, on_rows=on_rows, columns=columns)
+        return arrow_write.write(df, handle, renderers, on_rows=on_rows, columns=columns, head_rows=head_rows)
 
 
 def pandas_csv(df: pd.DataFrame, path: str | Path) -> None:

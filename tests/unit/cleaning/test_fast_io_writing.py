@@ -87,6 +87,30 @@ def test_preview_of_engine_frames(df: pd.DataFrame) -> None:
     assert writing.frame_preview(df, 3)["rows"] == writing.csv_cells(df.head(3))
 
 
+@PROPERTY
+@given(case=preview_frames(), rows=st.integers(1, 14))
+def test_preview_the_csv_writer_keeps_is_frame_preview(
+    case: tuple[pd.DataFrame, dict[str, str]], rows: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    df, formats = case
+    path = tmp_path_factory.mktemp("head") / "out.csv"
+    head = writing.write_csv(df, path, formats, columns=arrow_write.columns_of(df), head_rows=rows)
+    # Whenever pyarrow's renderers write the frame (one block: up to 49,999 rows), the preview comes with it.
+    assert (head is not None) == (not df.empty and arrow_write.render(dates.formatted(df, formats)) is not None)
+    if head is not None:
+        assert head == writing.frame_preview(df, rows, formats)["rows"]
+
+
+def test_write_outputs_hands_back_the_preview_of_a_small_frame(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": pd.Series(["x,y", None, 'q"', " s "], dtype="str"), "b": [1.5, np.nan, 1e20, -0.0]})
+    written = outputs.write_outputs(df, tmp_path, preview_rows=3)
+    assert written.preview == writing.frame_preview(df, 3) == {
+        "columns": ["a", "b"], "rows": [["x,y", "1.5"], [None, None], ['q"', "1e+20"]],
+    }  # fmt: skip
+    assert outputs.write_outputs(df, tmp_path).preview is None  # not asked for
+    assert outputs.write_outputs(df[["a"]], tmp_path, preview_rows=3).preview is None  # one column: pandas' route
+
+
 def test_preview_takes_the_arrow_route_when_it_can() -> None:
     df = pd.DataFrame({"a": pd.Series(["x,y", None], dtype="str"), "b": [1.5, np.nan]})
     assert arrow_write.cells(df) == [["x,y", None], ["1.5", None]]
