@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -83,7 +83,7 @@ def write_outputs(
         df, folder / "output.csv", date_formats, on_progress=on_progress, columns=columns, head_rows=preview_rows
     )
     if head is not None:
-        outputs.preview = {"columns": [str(c) for c in df.columns], "rows": head}
+        outputs.preview = writing.preview_of(df, head)
     outputs.add("csv", folder / "output.csv", "written")
     write_parquet(df, folder / "output.parquet", columns)
     outputs.add("parquet", folder / "output.parquet", "written")

@@ -105,8 +105,12 @@ def _holds(column: pd.Series, char: str) -> bool:
 
 def frame_preview(df: pd.DataFrame, limit: int, formats: dict[str, str] | None = None) -> dict[str, Any]:
     """``{"columns": [...], "rows": [[...], ...]}``: each cell as written to CSV, missing as None."""
-    head = df.head(max(limit, 0))
-    return {"columns": [str(c) for c in df.columns], "rows": csv_cells(head, formats)}
+    return preview_of(df, csv_cells(df.head(max(limit, 0)), formats))
+
+
+def preview_of(df: pd.DataFrame, rows: list[list[str | None]]) -> dict[str, Any]:
+    """The preview's shape: ``df``'s column names and the given rows of cells."""
+    return {"columns": [str(c) for c in df.columns], "rows": rows}
 
 
 def csv_cells(df: pd.DataFrame, formats: dict[str, str] | None = None) -> list[list[str | None]]:
