@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import ColumnElement, Select, Table, and_, delete, insert, select
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, insert, select, text
 from sqlalchemy.orm import Session, aliased
 
 try:  # zlib-ng writes the same zlib format (any zlib reads it) 2-3x faster
@@ -74,6 +74,7 @@ def store_stream(
 
     copier = _copier(session)
     if copier is not None:
+        session.execute(_WRITE_AS_YOU_GO)
         copier(stored.id, packed())
     else:
         for seq, data, compressed in packed():
@@ -222,6 +223,14 @@ def _numbered(state: dict[str, int], packed: tuple[bytes, bool]) -> tuple[int, b
     state["stored_size"] += len(data)
     return seq, data, compressed
 
+
+# PostgreSQL's backend hands a large file's pages to the kernel as its buffers fill, and by default the
+# kernel keeps them dirty until its own writeback (~30 s later) or the next checkpoint's fsync writes
+# them all at once: a burst of hundreds of MB during which every other session's commit on that disk
+# waits (a tiny commit: 108-113 ms at worst after a 450 MB file went in, the web's job submissions up
+# to ~170 ms). Asking the kernel to write them every 256 kB as they come kept that worst case under
+# 10 ms, at the same storing speed. For this transaction only.
+_WRITE_AS_YOU_GO = text("SET LOCAL backend_flush_after = '256kB'")
 
 _COPY = "COPY file_chunks (file_id, seq, compressed, data) FROM STDIN WITH (FORMAT binary)"
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
