@@ -1,6 +1,6 @@
 """Bounded memory: the low-memory path on a file several times its budget, against the in-memory path and the floor.
 
-    .venv/bin/python -m benchmarks memory [--rows 5m] [--budget-mb 1024] [--repeat N]
+    .venv/bin/python -m benchmarks memory [--rows 5m] [--budget-mb 1024] [--repeat N] [--cold]
 
 Each contender runs in a child process of its own (peak RSS = the child's VmHWM):
 
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import data
-from benchmarks.engine import machine, measure
+from benchmarks.engine import machine, measure, warm_memory
 
 
 def _sha(path: Path) -> str:
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-mb", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--skip-engine", action="store_true", help="leave out the in-memory run (it needs ~5x the file)")
+    parser.add_argument("--cold", action="store_true", help="do not touch the host's free memory first (engine.warm_memory)")
     args = parser.parse_args(argv)
     rows = data.parse_size(args.rows)
     source = data.dataset(rows)
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     names = ["lowmem", "pyarrow"] + ([] if args.skip_engine else ["engine"])
     env = {"BENCH_BUDGET_MB": str(args.budget_mb)}
+    warmed = "memory not warmed (--cold)" if args.cold else warm_memory()
     best: dict[str, dict[str, float]] = {}
     for _ in range(args.repeat):
         for name in names:
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             if name not in best or figures["work"] < best[name]["work"]:
                 best[name] = figures
     floor = best["pyarrow"]
-    print(machine())  # noqa: T201
+    print(f"{machine()} · {warmed}")  # noqa: T201
     print(f"{data.label(rows)} rows, {source.stat().st_size / 2**20:.0f} MiB file, budget {args.budget_mb} MiB")  # noqa: T201
     print("| run | work s | wall s | cpu s | rows/s | peak RSS MiB | work × floor | cpu × floor | peak / budget |")  # noqa: T201
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")  # noqa: T201
