@@ -6,7 +6,7 @@ xlsx, and ``notes`` says why. In xlsx, text that looks like a formula is always 
 (see cleaning.formulas).
 
 With ``xlsx_on_request`` the xlsx is not written with the job: ``on_request`` names it, and it is
-made from the stored Parquet when first asked for (``xlsx_from_parquet``; worker.runner.make_output).
+made from the stored Parquet when first asked for (``xlsx_from_parquet``; worker.on_request.make_output).
 The two ways give the same sheet: Parquet holds the result frame with its column types.
 """
 

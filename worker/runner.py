@@ -35,7 +35,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from loguru import logger
-from sqlalchemy import ColumnElement, Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,7 @@ from console.core.jobs import claim as claim_job
 from console.core.job_statements import CANCEL_NOT_REQUESTED, heartbeat_alive
 from console.core.jobs import fail_worker_lost, fairness_lock, must_wait_turn, record_event, transition
 from console.core.jobs import succeed as succeed_job
-from console.core.models import FINAL_STATUSES, Dataset, Job, JobOutput, JobStatus
+from console.core.models import FINAL_STATUSES, Dataset, Job, JobStatus
 from console.core.settings import Settings
 from worker import outputs
 from worker.cleaning import engine, lowmem, reading, writing
@@ -91,7 +91,7 @@ def run_job(job_id: int, *, settings: Settings) -> str:
     user go first, and OperationalError / InterfaceError when the database is away.
     """
     with logger.contextualize(job_id=job_id):
-        _use_private_tmp()
+        use_private_tmp()
         with pinned_session_scope() as session:
             claimed = claim(job_id, settings=settings, session=session)
             if claimed is None:
@@ -223,7 +223,7 @@ def _stale(settings: Settings) -> ColumnElement[bool]:
 _PRIVATE_TMP = "console-worker-"
 
 
-def _use_private_tmp() -> None:
+def use_private_tmp() -> None:
     """Give this process a temporary folder of its own (once), after removing those of worker
     processes that are gone: a killed process leaves its job's input and output files behind."""
     current = Path(tempfile.gettempdir())
@@ -296,7 +296,7 @@ class Cleaned:
 
     def summary(self) -> dict[str, Any]:
         """The report stored with the job: the engine's, what was written per format, the path that ran,
-        and the formats made when first asked for (`on_request`, see make_output)."""
+        and the formats made when first asked for (`on_request`, see worker.on_request)."""
         note = {"path_note": self.path_note} if self.path_note else {}
         later = {"on_request": list(self.on_request)} if self.on_request else {}
         return self.report | {"outputs": self.notes, "path": self.path} | note | later
@@ -457,7 +457,7 @@ def _succeed(job_id: int, lease: str, cleaned: Cleaned, session: Session) -> str
 SMALL_OUTPUT_BYTES = storage.DEFAULT_CHUNK_BYTES
 
 
-def _store_outputs(session: Session, job_id: int, files: list[outputs.OutputFile]) -> dict[str, int]:
+def store_outputs(session: Session, job_id: int, files: list[outputs.OutputFile]) -> dict[str, int]:
     """Store the output files in the final write's transaction; their ids by format."""
     names = [(file, f"job-{job_id}-output.{file.format}") for file in files]
     if all(file.path.stat().st_size <= SMALL_OUTPUT_BYTES for file in files):
@@ -474,7 +474,7 @@ def _store_outputs(session: Session, job_id: int, files: list[outputs.OutputFile
 def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) -> str:
     """One transaction (the caller commits it): the output files (one per format), preview, report and the
     final status, or none of them."""
-    stored = _store_outputs(session, job_id, cleaned.files)
+    stored = store_outputs(session, job_id, cleaned.files)
     path = "" if cleaned.path == IN_MEMORY else f", {cleaned.path} path"
     moved = succeed_job(
         session=session,
@@ -596,82 +596,3 @@ def _note(job_id: int, message: str) -> None:
 def _cancel_requested(job_id: int) -> bool:
     with session_scope() as session:
         return bool(session.execute(select(Job.cancel_requested).where(Job.id == job_id)).scalar())
-
-
-# Outputs made on request ----------------------------------------------------------------------------
-
-# pg_try_advisory_xact_lock(_MAKING, job id): one process at a time makes a job's outputs on request.
-_MAKING = 0x6F757470
-_MAKERS: dict[str, Callable[[Path, Path], str]] = {"xlsx": outputs.xlsx_from_parquet}
-MADE, BUSY, NOTHING_TO_MAKE, MAKING_FAILED = "made", "busy", "nothing to make", "failed"
-MAKE_ATTEMPTS = 3  # a format whose making failed this many times is no longer on request
-
-
-def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
-    """Make a succeeded job's output in `fmt` that its run left to be made on request (the report's
-    `on_request` names it; settings.XLSX_ON_REQUEST), from the job's stored Parquet, and store it with
-    the job: the file, its job_outputs row and the report's note on it, in one transaction.
-
-    Returns MADE; NOTHING_TO_MAKE when the job has that output already, or never will (not succeeded,
-    not on request, an earlier making failed); BUSY when another process is making it right now (ask
-    again later: nothing is lost); MAKING_FAILED when making it failed: an event says why; after
-    MAKE_ATTEMPTS failures the report's note says why and
-    the format is no longer on request, so a download answers with the reason instead of waiting.
-    Raises OperationalError / InterfaceError when the database is away (the task retries).
-    """
-    with logger.contextualize(job_id=job_id):
-        _use_private_tmp()
-        with session_scope() as session:
-            if not session.scalar(select(func.pg_try_advisory_xact_lock(_MAKING, job_id))):
-                return BUSY
-            row = session.execute(select(Job.status, Job.report).where(Job.id == job_id)).first()
-            report = (row.report if row is not None else None) or {}
-            made = session.scalars(select(JobOutput.format).where(JobOutput.job_id == job_id)).all()
-            if row is None or row.status != S.SUCCEEDED.value or fmt not in report.get("on_request", []) or fmt in made:
-                return NOTHING_TO_MAKE
-            parquet_id = session.scalar(
-                select(JobOutput.file_id).where(JobOutput.job_id == job_id, JobOutput.format == "parquet")
-            )
-            try:
-                # A savepoint: a failure undoes the making but keeps the lock while the note is written.
-                with session.begin_nested(), tempfile.TemporaryDirectory(prefix=f"job-{job_id}-{fmt}-") as name:
-                    source, target = Path(name) / "output.parquet", Path(name) / f"output.{fmt}"
-                    if parquet_id is None or fmt not in _MAKERS:
-                        raise CleaningError(f"the job has no Parquet output to make its {fmt} from")
-                    storage.copy_to_path(session=session, file_id=parquet_id, path=source)
-                    started = time.monotonic()
-                    note = _MAKERS[fmt](source, target)
-                    made_in = time.monotonic() - started
-                    stored = _store_outputs(session, job_id, [outputs.OutputFile(fmt, target, outputs.CONTENT_TYPES[fmt])])
-            except (OperationalError, InterfaceError):
-                raise
-            except Exception as exc:  # SoftTimeLimitExceeded too: the soft time limit
-                logger.opt(exception=exc).warning("{} not made on request", fmt)
-                why = "it ran past the time limit" if isinstance(exc, SoftTimeLimitExceeded) else f"{type(exc).__name__}: {exc}"
-                failed = dict(report.get("on_request_failed") or {})
-                failed[fmt] = int(failed.get(fmt, 0)) + 1
-                if failed[fmt] < MAKE_ATTEMPTS:  # maybe passing (a full disk, a busy machine): the next download asks again
-                    note = f"making it on request failed ({failed[fmt]} of {MAKE_ATTEMPTS} tries): {why}"
-                    updated = report | {"on_request_failed": failed}
-                    session.execute(update(Job).where(Job.id == job_id).values(report=updated))
-                    record_event(session=session, job_id=job_id, message=f"{fmt} {note}", level="WARNING")
-                else:
-                    _set_output_note(
-                        session, job_id, report | {"on_request_failed": failed}, fmt,
-                        f"not written: making it on request failed {failed[fmt]} times, last: {why}",
-                    )  # fmt: skip
-                return MAKING_FAILED
-            session.execute(insert(JobOutput).values(job_id=job_id, format=fmt, file_id=stored[fmt]))
-            _set_output_note(session, job_id, report, fmt, note, f"{fmt} made on request in {made_in:.1f} s: {note}")
-        return MADE
-
-
-def _set_output_note(session: Session, job_id: int, report: dict[str, Any], fmt: str, note: str, event: str = "") -> None:
-    """The report's note on `fmt` becomes `note`, and `fmt` is no longer on request; logged with the job."""
-    later = [name for name in report.get("on_request", []) if name != fmt]
-    updated = {key: value for key, value in report.items() if key != "on_request"} | (
-        {"on_request": later} if later else {}
-    )
-    updated["outputs"] = {**report.get("outputs", {}), fmt: note}
-    session.execute(update(Job).where(Job.id == job_id).values(report=updated))
-    record_event(session=session, job_id=job_id, message=event or note, level="INFO" if event else "WARNING")

@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from console.core import queue
 from console.core.queue import celery_app
 from console.core.settings import get_settings
-from worker import profiling, reconciler, runner
+from worker import on_request, profiling, reconciler, runner
 
 reconciler.install(celery_app)
 
@@ -42,10 +42,10 @@ def profile_dataset(self: Task, dataset_id: int) -> str:
 # redelivered over and over; the next download asks again (console.core.outputs.ASK_AGAIN_AFTER).
 @celery_app.task(name=queue.MAKE_OUTPUT, bind=True, max_retries=8, acks_late=False, reject_on_worker_lost=False)
 def make_output(self: Task, job_id: int, fmt: str) -> str:
-    """A finished job's output made on request (runner.make_output): the web sends it when a download
+    """A finished job's output made on request (on_request.make_output): the web sends it when a download
     asks for a format the job's report lists under `on_request`, and answers "being made" until it is."""
     try:
-        return runner.make_output(job_id, fmt, settings=get_settings())
+        return on_request.make_output(job_id, fmt, settings=get_settings())
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
 

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # Results with more rows get no xlsx (an Excel sheet holds 1,048,575 under its header;
     # writing one takes a few seconds per million rows).
     XLSX_MAX_ROWS: int = Field(default=1_048_575, ge=0, le=1_048_575)
-    # A job's xlsx is made when first asked for (console.core.outputs, worker.runner.make_output: from
+    # A job's xlsx is made when first asked for (console.core.outputs, worker.on_request.make_output: from
     # its Parquet, a few seconds per million rows) rather than with every job; false: with every job.
     XLSX_ON_REQUEST: bool = True
     FILE_CHUNK_BYTES: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)

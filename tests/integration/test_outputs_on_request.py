@@ -5,7 +5,7 @@ Every download path (API, workspace, admin) offers it, asks for it, answers 202 
 and then serves it.
 
 Real PostgreSQL, Redis and worker processes (faultkit: a schema and a queue of each test's own);
-the failure and busy cases call worker.runner.make_output in this process.
+the failure and busy cases call worker.on_request.make_output in this process.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from tests.integration.faultkit import (
     wait_final,
     wait_until,
 )
-from worker import outputs, runner
+from worker import on_request as making
+from worker import outputs
 from worker.cleaning import engine, reading
 from worker.cleaning.config import validate_config
 
@@ -181,20 +182,20 @@ def test_make_output_task_makes_the_same_xlsx_the_job_would_have_written(finishe
 
 
 def test_a_second_request_makes_nothing_more(finished: int, on_request: Settings) -> None:
-    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.MADE
+    assert making.make_output(finished, "xlsx", settings=on_request) == making.MADE
     first = stored_outputs(finished)["xlsx"]
 
-    again = [runner.make_output(finished, "xlsx", settings=on_request) for _ in range(2)]
+    again = [making.make_output(finished, "xlsx", settings=on_request) for _ in range(2)]
 
-    assert again == [runner.NOTHING_TO_MAKE] * 2
+    assert again == [making.NOTHING_TO_MAKE] * 2
     assert stored_outputs(finished)["xlsx"] == first
     with session_scope() as session:
         assert len(session.scalars(select(JobOutput).where(JobOutput.job_id == finished)).all()) == 3
 
 
 def test_a_format_not_on_request_is_not_made(finished: int, on_request: Settings) -> None:
-    assert runner.make_output(finished, "parquet", settings=on_request) == runner.NOTHING_TO_MAKE
-    assert runner.make_output(finished + 10_000, "xlsx", settings=on_request) == runner.NOTHING_TO_MAKE
+    assert making.make_output(finished, "parquet", settings=on_request) == making.NOTHING_TO_MAKE
+    assert making.make_output(finished + 10_000, "xlsx", settings=on_request) == making.NOTHING_TO_MAKE
 
 
 def test_while_another_process_makes_it_the_request_answers_busy_and_changes_nothing(
@@ -204,15 +205,15 @@ def test_while_another_process_makes_it_the_request_answers_busy_and_changes_not
     other = psycopg2.connect(url)
     try:
         with other.cursor() as cursor:  # what another make_output holds while it works
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (runner._MAKING, finished))
-            assert runner.make_output(finished, "xlsx", settings=on_request) == runner.BUSY
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", (making._MAKING, finished))
+            assert making.make_output(finished, "xlsx", settings=on_request) == making.BUSY
     finally:
         other.rollback()
         other.close()
 
     assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
     assert job_row(finished).report["on_request"] == ["xlsx"]
-    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.MADE
+    assert making.make_output(finished, "xlsx", settings=on_request) == making.MADE
 
 
 def test_a_failing_making_is_tried_again_then_says_why_and_is_no_longer_on_request(
@@ -225,21 +226,21 @@ def test_a_failing_making_is_tried_again_then_says_why_and_is_no_longer_on_reque
         )
 
     outcomes = []
-    for _ in range(runner.MAKE_ATTEMPTS - 1):
-        outcomes.append(runner.make_output(finished, "xlsx", settings=on_request))
+    for _ in range(making.MAKE_ATTEMPTS - 1):
+        outcomes.append(making.make_output(finished, "xlsx", settings=on_request))
         assert job_row(finished).report["on_request"] == ["xlsx"]  # may pass: the next download asks again
-    assert events(finished)[-1].startswith(f"xlsx making it on request failed ({runner.MAKE_ATTEMPTS - 1} of ")
-    outcomes.append(runner.make_output(finished, "xlsx", settings=on_request))
+    assert events(finished)[-1].startswith(f"xlsx making it on request failed ({making.MAKE_ATTEMPTS - 1} of ")
+    outcomes.append(making.make_output(finished, "xlsx", settings=on_request))
 
     row = job_row(finished)
-    assert outcomes == [runner.MAKING_FAILED] * runner.MAKE_ATTEMPTS
+    assert outcomes == [making.MAKING_FAILED] * making.MAKE_ATTEMPTS
     assert sorted(stored_outputs(finished)) == ["csv", "parquet"]
     assert "on_request" not in row.report
-    last = f"not written: making it on request failed {runner.MAKE_ATTEMPTS} times, last: "
+    last = f"not written: making it on request failed {making.MAKE_ATTEMPTS} times, last: "
     assert row.report["outputs"]["xlsx"].startswith(last)
     assert row.status == "succeeded"
     assert events(finished)[-1] == row.report["outputs"]["xlsx"]
-    assert runner.make_output(finished, "xlsx", settings=on_request) == runner.NOTHING_TO_MAKE
+    assert making.make_output(finished, "xlsx", settings=on_request) == making.NOTHING_TO_MAKE
 
 
 def test_many_downloads_send_one_request_to_make_it(private: Settings, client: TestClient) -> None:  # noqa: F811
