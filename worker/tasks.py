@@ -9,6 +9,7 @@ from console.core import queue
 from console.core.queue import celery_app
 from console.core.settings import get_settings
 from worker import on_request, profiling, reconciler, runner
+from worker.claiming import Busy, WaitYourTurn
 
 reconciler.install(celery_app)
 
@@ -18,10 +19,10 @@ def process_job(self: Task, job_id: int) -> str:
     settings = get_settings()
     try:
         return runner.run_job(job_id, settings=settings)
-    except runner.Busy as exc:
+    except Busy as exc:
         # A live run holds the job; come back when it would look dead if its worker had died.
         raise self.retry(exc=exc, countdown=exc.retry_in) from exc
-    except runner.WaitYourTurn as exc:
+    except WaitYourTurn as exc:
         # Back of the line, no attempt used: the free worker takes the next message meanwhile.
         raise self.retry(exc=exc, countdown=settings.JOB_HANDBACK_SECONDS) from exc
     except (OperationalError, InterfaceError) as exc:

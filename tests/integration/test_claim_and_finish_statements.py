@@ -167,7 +167,7 @@ def test_a_claim_the_fairness_rule_held_back_goes_back_in_line_even_if_the_rule_
     """must_wait_turn() runs after the claim, in a new snapshot: another owner's job may have started or
     finished in between and it may say "go". The job was held back all the same and must go back in
     line (WaitYourTurn, a short hand-back), not be taken for busy (Busy waits JOB_STALE_SECONDS)."""
-    from worker import runner
+    from worker import claiming
 
     settings = tuned(private, JOBS_PER_USER_RUNNING=1)
     first, second = make_account().user, make_account().user
@@ -175,9 +175,9 @@ def test_a_claim_the_fairness_rule_held_back_goes_back_in_line_even_if_the_rule_
     _job(first, first_data, "running", heartbeat_at=func.clock_timestamp())
     _job(second, second_data, "queued")
     candidate = _job(first, first_data, "queued")
-    monkeypatch.setattr(runner, "must_wait_turn", lambda **_: None)  # the rule's answer a moment later
-    with session_scope() as session, pytest.raises(runner.WaitYourTurn):
-        runner.claim(candidate, settings=settings, session=session)
+    monkeypatch.setattr(claiming, "must_wait_turn", lambda **_: None)  # the rule's answer a moment later
+    with session_scope() as session, pytest.raises(claiming.WaitYourTurn):
+        claiming.claim(candidate, settings=settings, session=session)
     with session_scope() as session:
         assert session.get_one(Job, candidate).status == "queued"
 
@@ -189,6 +189,6 @@ def test_a_claim_the_fairness_rule_held_back_goes_back_in_line_even_if_the_rule_
             )
         return False
 
-    monkeypatch.setattr(runner, "claim_job", taken_meanwhile)
-    with session_scope() as session, pytest.raises(runner.Busy):
-        runner.claim(candidate, settings=settings, session=session)
+    monkeypatch.setattr(claiming, "claim_job", taken_meanwhile)
+    with session_scope() as session, pytest.raises(claiming.Busy):
+        claiming.claim(candidate, settings=settings, session=session)
