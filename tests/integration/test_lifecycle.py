@@ -89,7 +89,7 @@ def test_redelivered_finished_job_does_nothing(client, worker) -> None:
     before = _job(first["id"])
 
     queue.send(queue.PROCESS_JOB, args=[first["id"]])  # a second delivery of the same job
-    said = f"job={first['id']} | worker.runner"
+    said = f"job={first['id']} | worker.claiming"
     deadline = time.monotonic() + 30
     while not _seen(worker.output(), said, "already succeeded; nothing to do") and time.monotonic() < deadline:
         time.sleep(0.2)
