@@ -14,8 +14,9 @@ its own; with --repeat the runs are interleaved and each contender's fastest run
 
 Every child runs with the worker's process settings (transparent huge pages off,
 worker/hugepages.py), the floor and the naive script alike; `--thp` leaves the kernel's default.
-First the host's free memory is written once (warm_memory: on a new VM the first touch of a page
-is costly and skews the ratio against whoever needs the most memory); `--cold` skips that.
+Each child starts right after ~6x the file of memory was written and freed (prewarm: on a VM
+that hands freed memory back to its host, the first write to cold memory is costly and skews the
+ratio against whoever needs the most memory); `--cold` skips that.
 "work" is the contender's own time (after imports, which a worker process pays once);
 "wall" is the child's whole life. The engine's and the naive script's outputs are read back
 and reduced to one checksum each (numbers compared as numbers, yes/true as booleans), which
@@ -199,7 +200,13 @@ def checksum(path: Path) -> dict[str, object]:
 # The parent: run each child, print the table ------------------------------------------------------
 
 
-def measure(name: str, source: Path, target: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+def measure(
+    name: str, source: Path, target: Path, env: dict[str, str] | None = None, *, warm_mib: int = 0
+) -> dict[str, float]:
+    """Run one contender in a child process; first, with ``warm_mib``, write that much memory and free it
+    (see prewarm) so the child starts on memory its host has backed."""
+    if warm_mib:
+        prewarm(warm_mib)
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.engine", "--child", name, str(source), str(target)],
@@ -223,14 +230,17 @@ def _checksums(paths: list[Path]) -> list[dict[str, object]]:
     return json.loads(done.stdout)
 
 
-def run_size(rows: int, repeat: int, keep: bool, extra: tuple[str, ...] = ()) -> dict[str, dict[str, float]]:
+def run_size(
+    rows: int, repeat: int, keep: bool, extra: tuple[str, ...] = (), *, warm: bool = True
+) -> dict[str, dict[str, float]]:
     source = data.dataset(rows)
+    warm_mib = warm_mib_for(source) if warm else 0
     folder = data.OUT / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     best: dict[str, dict[str, float]] = {}
     for _ in range(repeat):
         for name in CONTENDERS_ORDER + extra:
-            figures = measure(name, source, folder / f"{name}-{rows}.csv")
+            figures = measure(name, source, folder / f"{name}-{rows}.csv", warm_mib=warm_mib)
             if name not in best or figures["work"] < best[name]["work"]:
                 best[name] = figures
     outputs = [folder / f"{name}-{rows}.csv" for name in CONTENDERS_ORDER]
@@ -287,41 +297,51 @@ from worker import hugepages
 if sys.argv[2] == "small-pages":
     hugepages.disable()  # as the worker's processes take memory
 started = time.perf_counter()
-for _ in range(int(sys.argv[1])):
-    block = np.ones(256 << 20, dtype=np.uint8)  # written: every page touched
-    del block
+held = [np.ones(256 << 20, dtype=np.uint8) for _ in range(int(sys.argv[1]))]
 print(time.perf_counter() - started)
 """
 
 
 def touch_seconds(quarter_gibs: int, pages: str = "small-pages") -> float:
-    """Seconds a new process takes to write ``quarter_gibs`` × 256 MiB of new memory (freed as it goes)."""
+    """Seconds a new process takes to write ``quarter_gibs`` × 256 MiB of new memory, all held at once
+    (freed one by one, each block would get the last one's pages back)."""
     done = subprocess.run(
-        [sys.executable, "-c", _TOUCH, str(quarter_gibs), pages], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", _TOUCH, str(quarter_gibs), pages], capture_output=True, text=True, cwd=ROOT
     )
+    if done.returncode:
+        raise RuntimeError(f"touching {quarter_gibs / 4:.2f} GiB failed: {done.stderr.strip()[-500:]}")
     return float(done.stdout.strip())
 
 
-def warm_memory() -> str:
-    """Touch the host's free memory once, so every contender gets memory the hypervisor has backed already.
-
-    On a new VM the first write to a page of guest memory the host never backed costs the hypervisor
-    far more than a later one (seen here: 16 GiB written in 37.5 s the first time, 1.1 s the second);
-    a contender's fresh child process may get such pages or not, and the one that needs the most
-    memory (the engine's peak RSS is ~1.6x the floor's) pays the most: the 5M ratio read 1.86x on a
-    new VM and 1.24x once its memory had been touched. A host that has run for a while is the warm
-    case, and the one measured. Returns what it did, for the table's first line.
-    """
-    before = touch_seconds(1)
+def _free_mib() -> int:
+    """Memory no one uses (not the page cache), within this process's cgroup limit if it has one."""
     free = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemFree"))
-    quarters = max(0, (free >> 10) // 256 - 2)  # all free memory (not the page cache) but 512 MiB
-    started = time.perf_counter()
-    touch_seconds(quarters, "huge-pages")  # huge pages: the fewest faults per GiB
-    warmed = time.perf_counter() - started
-    return (
-        f"memory warmed ({quarters / 4:.1f} GiB in {warmed:.1f} s; first write of 256 MiB in a new process "
-        f"{before * 1000:.0f} ms before, {touch_seconds(1) * 1000:.0f} ms after)"
-    )
+    free_mib = free >> 10
+    limit, used = Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory.current")
+    if limit.exists() and used.exists() and limit.read_text().strip().isdigit():
+        free_mib = min(free_mib, (int(limit.read_text()) - int(used.read_text())) >> 20)
+    return free_mib
+
+
+def warm_mib_for(source: Path) -> int:
+    """What prewarm writes before each child: the largest contender's peak (the engine's, ~5.5x the
+    file), capped at the free memory less 1 GiB."""
+    return max(0, min(6 * (source.stat().st_size >> 20) + 256, _free_mib() - 1024))
+
+
+def prewarm(mib: int) -> float:
+    """Write ``mib`` MiB of new memory in a throwaway process and free it: seconds it took.
+
+    On a VM that hands freed memory back to its host (virtio-balloon free page reporting, as here),
+    a page freed a few seconds ago is backed no longer, and the first write to it is far slower
+    than to a backed one (4 GiB written: 0.34 s right after the same was freed, 2.3 s 5 s later,
+    9.9 s 20 s later). A contender's child then pays for however much of its memory comes cold,
+    and the one that needs the most memory the most: the engine's 5M run took 3.8-4.9 s after 15 s
+    idle, 3.4-3.8 s right after 3 GiB were written and freed (the floor 2.4-2.8 s either way, as it
+    runs right after the engine and gets its freed memory). So every child starts right after this,
+    when the kernel hands out the memory just freed first.
+    """
+    return touch_seconds(max(1, -(-mib // 256)), "huge-pages")  # huge pages: the fewest faults per GiB
 
 
 def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
@@ -362,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         "--thp", action="store_true", help="leave transparent huge pages on in the children (the worker turns them off)"
     )
     parser.add_argument(
-        "--cold", action="store_true", help="do not touch the host's free memory first (see warm_memory)"
+        "--cold", action="store_true", help="start each child without writing and freeing memory first (see prewarm)"
     )
     parser.add_argument("--child", nargs=3, metavar=("NAME", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
     parser.add_argument("--checksum", nargs="+", metavar="CSV", help=argparse.SUPPRESS)
@@ -376,12 +396,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [data.parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if args.thp:
         os.environ["BENCH_THP"] = "on"  # the children inherit it
-    warmed = "memory not warmed (--cold)" if args.cold else warm_memory()
     thp = "transparent huge pages as the kernel has them" if args.thp else "transparent huge pages off"
+    warmed = (
+        "children start on cold memory (--cold)" if args.cold
+        else "each child starts right after ~6x the file of memory was written and freed (prewarm)"
+    )  # fmt: skip
     print(f"{machine()} · {thp} · {warmed}")  # noqa: T201
     results = {}
     for rows in sizes:
-        results[rows] = run_size(rows, args.repeat, args.keep, ("outputs",) if args.outputs else ())
+        results[rows] = run_size(rows, args.repeat, args.keep, ("outputs",) if args.outputs else (), warm=not args.cold)
         print(f"{data.label(rows)} done", file=sys.stderr)  # noqa: T201
     print(table(results))  # noqa: T201
     same = all(r["engine"]["checksum"] == r["naive"]["checksum"] for r in results.values())
