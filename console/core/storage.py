@@ -227,9 +227,9 @@ def _numbered(state: dict[str, int], packed: tuple[bytes, bool]) -> tuple[int, b
 # PostgreSQL's backend hands a large file's pages to the kernel as its buffers fill, and by default the
 # kernel keeps them dirty until its own writeback (~30 s later) or the next checkpoint's fsync writes
 # them all at once: a burst of hundreds of MB during which every other session's commit on that disk
-# waits (a tiny commit: 108-113 ms at worst after a 450 MB file went in, the web's job submissions up
-# to ~170 ms). Asking the kernel to write them every 256 kB as they come kept that worst case under
-# 10 ms, at the same storing speed. For this transaction only.
+# waits (a tiny commit: 108-113 ms at worst after a 450 MB file went in; one cause of the web's
+# slowest job submissions). Asking the kernel to write them every 256 kB as they come kept that worst
+# case under 10 ms, at the same storing speed. For this transaction only.
 _WRITE_AS_YOU_GO = text("SET LOCAL backend_flush_after = '256kB'")
 
 _COPY = "COPY file_chunks (file_id, seq, compressed, data) FROM STDIN WITH (FORMAT binary)"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from console.core import storage
-from console.core.db import session_scope
+from console.core.db import pinned_session_scope, session_scope
 from console.core.settings import Settings
 from tests.integration.faultkit import private  # noqa: F401  (fixture)
 
@@ -29,18 +29,18 @@ def server_default() -> str:
 
 def test_a_streamed_store_writes_its_pages_as_they_come_in_its_transaction_only(private: Settings) -> None:  # noqa: F811
     default = server_default()
-    with session_scope() as session:
+    with pinned_session_scope() as session:  # one connection throughout: a plain SET would outlive the commit
         stored = storage.store_stream(session=session, filename="big.csv", chunks=[b"a,b\n" + b"1,2\n" * 1000])
         assert session.execute(SHOW).scalar_one() == "256kB"
-        file_id = stored.id
-    with session_scope() as session:
+        session.commit()
         assert session.execute(SHOW).scalar_one() == default  # SET LOCAL: gone with the transaction
-        assert b"".join(storage.iter_chunks(session=session, file_id=file_id)) == b"a,b\n" + b"1,2\n" * 1000
+        assert b"".join(storage.iter_chunks(session=session, file_id=stored.id)) == b"a,b\n" + b"1,2\n" * 1000
 
 
 def test_a_failed_store_leaves_the_setting_with_its_rolled_back_transaction(private: Settings) -> None:  # noqa: F811
     default = server_default()
-    with pytest.raises(storage.TooLarge), session_scope() as session:
-        storage.store_stream(session=session, filename="big.csv", chunks=[b"x" * 100], max_bytes=10)
-    with session_scope() as session:
+    with pinned_session_scope() as session:
+        with pytest.raises(storage.TooLarge):
+            storage.store_stream(session=session, filename="big.csv", chunks=[b"x" * 100], max_bytes=10)
+        session.rollback()
         assert session.execute(SHOW).scalar_one() == default
