@@ -22,7 +22,7 @@ from console.core.db import session_scope
 from console.core.jobs import record_event
 from console.core.models import Job, JobOutput, JobStatus
 from console.core.settings import Settings
-from worker import outputs, runner
+from worker import job_files, outputs
 from worker.cleaning.errors import CleaningError
 
 S = JobStatus
@@ -47,7 +47,7 @@ def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
     Raises OperationalError / InterfaceError when the database is away (the task retries).
     """
     with logger.contextualize(job_id=job_id):
-        runner.use_private_tmp()
+        job_files.use_private_tmp()
         with session_scope() as session:
             if not session.scalar(select(func.pg_try_advisory_xact_lock(_MAKING, job_id))):
                 return BUSY
@@ -69,7 +69,7 @@ def make_output(job_id: int, fmt: str, *, settings: Settings) -> str:
                     started = time.monotonic()
                     note = _MAKERS[fmt](source, target)
                     made_in = time.monotonic() - started
-                    stored = runner.store_outputs(session, job_id, [outputs.OutputFile(fmt, target, outputs.CONTENT_TYPES[fmt])])
+                    stored = job_files.store_outputs(session, job_id, [outputs.OutputFile(fmt, target, outputs.CONTENT_TYPES[fmt])])
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:  # SoftTimeLimitExceeded too: the soft time limit

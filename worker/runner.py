@@ -17,8 +17,6 @@ step at once, and the final write never lands over a cancel).
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -43,7 +41,7 @@ from console.core.jobs import record_event, transition
 from console.core.jobs import succeed as succeed_job
 from console.core.models import Job, JobStatus
 from console.core.settings import Settings
-from worker import outputs
+from worker import job_files, outputs
 from worker.claiming import Claimed, claim
 from worker.cleaning import engine, lowmem, reading, writing
 from worker.cleaning.config import CleaningConfig, check_columns, validate_config
@@ -64,7 +62,7 @@ def run_job(job_id: int, *, settings: Settings) -> str:
     first (both from worker.claiming), and OperationalError / InterfaceError when the database is away.
     """
     with logger.contextualize(job_id=job_id):
-        use_private_tmp()
+        job_files.use_private_tmp()
         with pinned_session_scope() as session:
             claimed = claim(job_id, settings=settings, session=session)
             if claimed is None:
@@ -96,36 +94,6 @@ def _run_guarded(job_id: int, claimed: Claimed, settings: Settings, session: Ses
     except Exception as exc:
         logger.exception("job crashed")
         return _fail(job_id, lease, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
-
-
-_PRIVATE_TMP = "console-worker-"
-
-
-def use_private_tmp() -> None:
-    """Give this process a temporary folder of its own (once), after removing those of worker
-    processes that are gone: a killed process leaves its job's input and output files behind."""
-    current = Path(tempfile.gettempdir())
-    if current.name == f"{_PRIVATE_TMP}{os.getpid()}":
-        return
-    base = current.parent if current.name.startswith(_PRIVATE_TMP) else current  # set by a parent before a fork
-    for folder in base.glob(f"{_PRIVATE_TMP}*"):
-        pid = folder.name.removeprefix(_PRIVATE_TMP)
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-            logger.info("removed {}, left by a worker process that is gone", folder)
-    mine = base / f"{_PRIVATE_TMP}{os.getpid()}"
-    mine.mkdir(mode=0o700, exist_ok=True)
-    tempfile.tempdir = str(mine)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 class Heartbeat:
@@ -330,29 +298,10 @@ def _succeed(job_id: int, lease: str, cleaned: Cleaned, session: Session) -> str
     return outcome
 
 
-# Outputs up to this size each are stored from memory, all in two statements (storage.store_small);
-# larger ones are streamed from their files one by one.
-SMALL_OUTPUT_BYTES = storage.DEFAULT_CHUNK_BYTES
-
-
-def store_outputs(session: Session, job_id: int, files: list[outputs.OutputFile]) -> dict[str, int]:
-    """Store the output files in the final write's transaction; their ids by format."""
-    names = [(file, f"job-{job_id}-output.{file.format}") for file in files]
-    if all(file.path.stat().st_size <= SMALL_OUTPUT_BYTES for file in files):
-        ids = storage.store_small(
-            session=session, files=[(name, file.content_type, file.path.read_bytes()) for file, name in names]
-        )
-        return {file.format: file_id for file, file_id in zip(files, ids, strict=True)}
-    return {
-        file.format: storage.store_path(session=session, path=file.path, filename=name, content_type=file.content_type).id
-        for file, name in names
-    }
-
-
 def _write_success(job_id: int, lease: str, cleaned: Cleaned, session: Session) -> str:
     """One transaction (the caller commits it): the output files (one per format), preview, report and the
     final status, or none of them."""
-    stored = store_outputs(session, job_id, cleaned.files)
+    stored = job_files.store_outputs(session, job_id, cleaned.files)
     path = "" if cleaned.path == IN_MEMORY else f", {cleaned.path} path"
     moved = succeed_job(
         session=session,
