@@ -290,27 +290,13 @@ def reference_loop_ms(iterations: int = 2_000_000, tries: int = 3) -> float:
     return best * 1000
 
 
+# Writes argv[1] x 256 MiB of new memory, all held at once (freed one by one, each block would get the
+# last one's pages back), with the kernel's huge pages: the fewest faults per GiB.
 _TOUCH = """
-import sys, time
+import sys
 import numpy as np
-from worker import hugepages
-if sys.argv[2] == "small-pages":
-    hugepages.disable()  # as the worker's processes take memory
-started = time.perf_counter()
 held = [np.ones(256 << 20, dtype=np.uint8) for _ in range(int(sys.argv[1]))]
-print(time.perf_counter() - started)
 """
-
-
-def touch_seconds(quarter_gibs: int, pages: str = "small-pages") -> float:
-    """Seconds a new process takes to write ``quarter_gibs`` × 256 MiB of new memory, all held at once
-    (freed one by one, each block would get the last one's pages back)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _TOUCH, str(quarter_gibs), pages], capture_output=True, text=True, cwd=ROOT
-    )
-    if done.returncode:
-        raise RuntimeError(f"touching {quarter_gibs / 4:.2f} GiB failed: {done.stderr.strip()[-500:]}")
-    return float(done.stdout.strip())
 
 
 def _free_mib() -> int:
@@ -330,7 +316,7 @@ def warm_mib_for(source: Path) -> int:
 
 
 def prewarm(mib: int) -> float:
-    """Write ``mib`` MiB of new memory in a throwaway process and free it: seconds it took.
+    """Write ``mib`` MiB of new memory in a throwaway process and free it: seconds that process took.
 
     On a VM that hands freed memory back to its host (virtio-balloon free page reporting, as here),
     a page freed a few seconds ago is backed no longer, and the first write to it is far slower
@@ -341,7 +327,11 @@ def prewarm(mib: int) -> float:
     runs right after the engine and gets its freed memory). So every child starts right after this,
     when the kernel hands out the memory just freed first.
     """
-    return touch_seconds(max(1, -(-mib // 256)), "huge-pages")  # huge pages: the fewest faults per GiB
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _TOUCH, str(max(1, -(-mib // 256)))], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"writing {mib:,} MiB failed: {done.stderr.strip()[-500:]}")
+    return time.perf_counter() - started
 
 
 def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
